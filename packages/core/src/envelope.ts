@@ -1,0 +1,92 @@
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { ErrorCodes, SwitchboardError } from './errors.ts';
+
+/**
+ * The one message format on the broker. `v` is bumped on any incompatible change so a consumer
+ * can refuse (and park) what it does not understand instead of misreading it.
+ */
+export const ENVELOPE_VERSION = 1;
+
+export const platformSchema = z.enum(['web', 'api', 'openai', 'telegram', 'slack', 'discord', 'wecom', 'dingtalk']);
+export type Platform = z.infer<typeof platformSchema>;
+
+const id = z.string().min(1).max(256);
+
+export const attachmentSchema = z.object({
+  kind: z.enum(['image', 'file', 'audio', 'video']),
+  name: z.string().max(256).optional(),
+  mimeType: z.string().max(128).optional(),
+  size: z.number().int().nonnegative().optional(),
+  url: z.string().max(2048),
+});
+
+export const userSchema = z.object({
+  id: id,
+  name: z.string().max(256).optional(),
+});
+
+/** A previous turn carried inside a stateless request (the OpenAI-compatible API sends its whole history). */
+export const contextMessageSchema = z.object({
+  role: z.enum(['system', 'user', 'assistant']),
+  content: z.string().max(200_000),
+});
+
+export const inboundEnvelopeSchema = z.object({
+  v: z.literal(ENVELOPE_VERSION),
+  kind: z.literal('inbound'),
+  /** Derived from the platform's own id (`web:<bot>:<client id>`), so platform retries de-duplicate. */
+  id: id,
+  platform: platformSchema,
+  botId: id,
+  conversationId: id,
+  user: userSchema,
+  text: z.string().max(200_000),
+  attachments: z.array(attachmentSchema).max(32).default([]),
+  /** Platform id of the message this one answers or quotes. */
+  replyTo: id.optional(),
+  /** When set, the worker answers from this history instead of the stored conversation. */
+  context: z.array(contextMessageSchema).max(500).optional(),
+  receivedAt: z.iso.datetime(),
+  traceId: id,
+});
+export type InboundEnvelope = z.infer<typeof inboundEnvelopeSchema>;
+
+export const outboundEnvelopeSchema = z.object({
+  v: z.literal(ENVELOPE_VERSION),
+  kind: z.literal('outbound'),
+  id: id,
+  platform: platformSchema,
+  botId: id,
+  conversationId: id,
+  /** The inbound message id this reply answers. */
+  inReplyTo: id,
+  text: z.string(),
+  attachments: z.array(attachmentSchema).max(32).default([]),
+  /** `error` replies tell the user their request could not be served. */
+  status: z.enum(['ok', 'error']),
+  model: z.string().optional(),
+  createdAt: z.iso.datetime(),
+  traceId: id,
+});
+export type OutboundEnvelope = z.infer<typeof outboundEnvelopeSchema>;
+
+export function newTraceId(): string {
+  return randomUUID().replaceAll('-', '');
+}
+
+export function parseInbound(raw: unknown): InboundEnvelope {
+  const parsed = inboundEnvelopeSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new SwitchboardError(ErrorCodes.ENVELOPE_INVALID, `invalid inbound envelope: ${z.prettifyError(parsed.error)}`);
+  }
+  return parsed.data;
+}
+
+export function parseOutbound(raw: unknown): OutboundEnvelope {
+  const parsed = outboundEnvelopeSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new SwitchboardError(ErrorCodes.ENVELOPE_INVALID, `invalid outbound envelope: ${z.prettifyError(parsed.error)}`);
+  }
+  return parsed.data;
+}

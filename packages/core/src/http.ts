@@ -1,0 +1,77 @@
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Registry } from 'prom-client';
+import { errorMessage, isSwitchboardError } from './errors.ts';
+import type { Logger } from './logger.ts';
+
+export type ReadinessCheck = () => Promise<void> | void;
+
+export interface ServiceHttpOptions {
+  log: Logger;
+  registry: Registry;
+  /** Each named check must resolve for /readyz to answer 200. */
+  readiness: Record<string, ReadinessCheck>;
+  fastify?: FastifyServerOptions;
+}
+
+/** The one error shape every HTTP client of ours sees: a stable code and a human reason. */
+export function errorBody(code: string, message: string) {
+  return { error: { code, message } };
+}
+
+/**
+ * A fastify instance with /healthz, /readyz, /metrics and the process's single error handler.
+ * Services add their own routes before listening.
+ */
+export function createServiceHttp(o: ServiceHttpOptions): FastifyInstance {
+  const app = Fastify({ logger: false, ...o.fastify });
+  let shuttingDown = false;
+
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    if (isSwitchboardError(err)) {
+      if (err.statusCode >= 500) o.log.error(err.message, { error: { code: err.code }, url: { path: req.url } });
+      return reply.status(err.statusCode).send(errorBody(err.code, err.message));
+    }
+    const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;
+    if (status >= 500) o.log.error('unhandled error', { error: { message: errorMessage(err) }, url: { path: req.url } });
+    // fastify's own codes (FST_ERR_CTP_BODY_TOO_LARGE, FST_ERR_VALIDATION …) are stable too: pass them on.
+    return reply.status(status).send(errorBody(err.code ?? 'SB_ERR_INTERNAL', status >= 500 ? 'internal error' : err.message));
+  });
+  app.setNotFoundHandler((req, reply) =>
+    reply.status(404).send(errorBody('SB_ERR_NOT_FOUND', `no route for ${req.method} ${req.url.split('?')[0]}`)),
+  );
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    const results: Record<string, string> = {};
+    let ok = !shuttingDown;
+    await Promise.all(
+      Object.entries(o.readiness).map(async ([name, check]) => {
+        try {
+          await check();
+          results[name] = 'ok';
+        } catch (err) {
+          ok = false;
+          results[name] = errorMessage(err);
+        }
+      }),
+    );
+    if (shuttingDown) results.shutdown = 'in progress';
+    return reply.status(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', checks: results });
+  });
+  app.get('/metrics', async (_req, reply) => {
+    reply.header('content-type', o.registry.contentType);
+    return o.registry.metrics();
+  });
+  app.addHook('onClose', async () => {
+    shuttingDown = true;
+  });
+  app.decorate('markShuttingDown', () => {
+    shuttingDown = true;
+  });
+  return app;
+}
+
+/** Tells load balancers to stop sending traffic before the server actually closes. */
+export function markShuttingDown(app: FastifyInstance): void {
+  (app as unknown as { markShuttingDown: () => void }).markShuttingDown();
+}

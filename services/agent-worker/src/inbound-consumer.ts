@@ -1,0 +1,107 @@
+import { type Broker, type ConsumerHandle, type Delivery, type Logger, errorMessage, parseInbound } from '@switchboard/core';
+import type { LeaseCallbacks } from './partition-leases.ts';
+import { SerialByKey } from './serial-by-key.ts';
+import type { TurnProcessor } from './turn.ts';
+
+export interface ConsumerHooks {
+  onSettled?(result: 'acked' | 'retried' | 'parked' | 'requeued'): void;
+}
+
+/**
+ * Consumes the partitions this worker holds. Deliveries of one conversation run one after another;
+ * each is acknowledged only after its turn committed (or it was scheduled for retry or parked).
+ */
+export class InboundConsumer implements LeaseCallbacks {
+  private readonly consumers = new Map<number, ConsumerHandle>();
+  private readonly inFlight = new Map<number, Set<Promise<void>>>();
+  private readonly serial = new SerialByKey();
+  private stopping = false;
+
+  constructor(
+    private readonly broker: Broker,
+    private readonly turns: TurnProcessor,
+    private readonly log: Logger,
+    private readonly hooks: ConsumerHooks = {},
+  ) {}
+
+  get inFlightCount(): number {
+    let n = 0;
+    for (const s of this.inFlight.values()) n += s.size;
+    return n;
+  }
+
+  async acquire(partition: number): Promise<void> {
+    const handle = await this.broker.consume(this.broker.names.agentQueue(partition), (d) => this.onDelivery(partition, d));
+    this.consumers.set(partition, handle);
+    this.log.info('consuming partition', { labels: { partition: String(partition) } });
+  }
+
+  async release(partition: number): Promise<void> {
+    const handle = this.consumers.get(partition);
+    this.consumers.delete(partition);
+    await handle?.cancel().catch(() => {});
+    // After cancel no new deliveries arrive; wait for the ones in hand so order survives the hand-over.
+    const pending = this.inFlight.get(partition);
+    if (pending) await Promise.allSettled([...pending]);
+  }
+
+  /** Stop starting turns: deliveries not yet started go back to the queue, in order. */
+  beginShutdown(): void {
+    this.stopping = true;
+  }
+
+  private onDelivery(partition: number, d: Delivery): void {
+    let key: string;
+    let env: ReturnType<typeof parseInbound>;
+    try {
+      env = parseInbound(d.json());
+      key = `${env.platform}:${env.botId}:${env.conversationId}`;
+    } catch (err) {
+      // Nothing will ever make a malformed message valid: park it with the reason straight away.
+      this.log.warn('unreadable inbound message parked', { error: { message: errorMessage(err) }, labels: { queue: d.queue } });
+      void d
+        .park(err)
+        .then(() => this.hooks.onSettled?.('parked'))
+        .catch((e) => this.log.error('could not park message', { error: { message: errorMessage(e) } }));
+      return;
+    }
+    const set = this.inFlight.get(partition) ?? new Set();
+    this.inFlight.set(partition, set);
+    const p = this.serial.run(key, () => this.process(d, env));
+    set.add(p);
+    void p.finally(() => set.delete(p));
+  }
+
+  private async process(d: Delivery, env: ReturnType<typeof parseInbound>): Promise<void> {
+    if (this.stopping) {
+      d.requeue();
+      this.hooks.onSettled?.('requeued');
+      return;
+    }
+    try {
+      await this.turns.handle(env);
+      d.ack();
+      this.hooks.onSettled?.('acked');
+    } catch (err) {
+      const trace = { trace: { id: env.traceId }, labels: { platform: env.platform, conversation: env.conversationId } };
+      try {
+        const result = await d.retryOrPark(err);
+        this.log[result === 'parked' ? 'error' : 'warn'](`turn failed; message ${result}`, {
+          ...trace,
+          error: { message: errorMessage(err) },
+          event: { attempt: d.attempt },
+        });
+        this.hooks.onSettled?.(result);
+      } catch (e) {
+        // Left unacknowledged: the broker redelivers it after the channel closes.
+        this.log.error('turn failed and could not be rescheduled', { ...trace, error: { message: errorMessage(e) } });
+      }
+    }
+  }
+
+  /** Waits for every delivery in hand to be settled. */
+  async drain(): Promise<void> {
+    const all = [...this.inFlight.values()].flatMap((s) => [...s]);
+    await Promise.allSettled(all);
+  }
+}

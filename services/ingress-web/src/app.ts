@@ -1,0 +1,46 @@
+import { type Broker, type Logger, type MetricsRegistry, type Pool, createServiceHttp, pingDatabase } from '@switchboard/core';
+import websocket from '@fastify/websocket';
+import type { WebSocket } from 'ws';
+import { TokenAuth } from './auth.ts';
+import type { WebConfig } from './config.ts';
+import { Intake } from './intake.ts';
+import { ReplyHub } from './reply-hub.ts';
+import { ReplyStore } from './replies.ts';
+import { chatPageRoutes } from './routes/chat-page.ts';
+import { messageRoutes } from './routes/messages.ts';
+import { openAiRoutes } from './routes/openai.ts';
+import { wsRoutes } from './routes/ws.ts';
+
+/** Builds the HTTP app; main.ts owns connecting and starting. */
+export async function buildApp(cfg: WebConfig, d: { broker: Broker; pool: Pool; log: Logger; registry: MetricsRegistry; instanceId: string }) {
+  const app = createServiceHttp({
+    log: d.log,
+    registry: d.registry,
+    readiness: {
+      broker: () => {
+        if (!d.broker.isConnected()) throw new Error('not connected');
+      },
+      database: () => pingDatabase(d.pool),
+    },
+    fastify: { bodyLimit: cfg.BODY_LIMIT_BYTES, trustProxy: true },
+  });
+  await app.register(websocket, { options: { maxPayload: cfg.BODY_LIMIT_BYTES } });
+
+  const auth = new TokenAuth(cfg.API_TOKENS);
+  const intake = new Intake(d.broker, { botId: cfg.WEB_BOT_ID, maxChars: cfg.MAX_MESSAGE_CHARS, publishTimeoutMs: cfg.PUBLISH_TIMEOUT_MS });
+  const replies = new ReplyStore(d.pool);
+  const hub = new ReplyHub(d.broker, replies, d.log, { instanceId: d.instanceId, platforms: ['web', 'openai'] });
+  await hub.start();
+  const sockets = new Set<WebSocket>();
+
+  messageRoutes(app, { auth, intake, replies, botId: cfg.WEB_BOT_ID });
+  wsRoutes(app, { auth, intake, hub, replies, botId: cfg.WEB_BOT_ID, sockets });
+  openAiRoutes(app, { auth, intake, hub, modelName: cfg.ASSISTANT_MODEL_NAME, timeoutMs: cfg.CHAT_COMPLETIONS_TIMEOUT_MS });
+  chatPageRoutes(app);
+
+  app.addHook('onClose', async () => {
+    // 1001 "going away": the page reconnects (to another instance) and resyncs from `since`.
+    for (const s of sockets) s.close(1001, 'server shutting down');
+  });
+  return app;
+}

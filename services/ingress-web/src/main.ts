@@ -1,0 +1,48 @@
+import { randomUUID } from 'node:crypto';
+import {
+  Broker,
+  createLogger,
+  createMetricsRegistry,
+  createPool,
+  handleShutdown,
+  markShuttingDown,
+  migrate,
+  runMain,
+} from '@switchboard/core';
+import { buildApp } from './app.ts';
+import { loadWebConfig } from './config.ts';
+
+runMain('ingress-web', async () => {
+  const cfg = loadWebConfig();
+  const instanceId = randomUUID().slice(0, 8);
+  const log = createLogger('ingress-web', cfg.LOG_LEVEL);
+  const registry = createMetricsRegistry('ingress-web');
+  const pool = createPool(cfg.DATABASE_URL, log, { max: cfg.DB_POOL_SIZE, applicationName: `ingress-web-${instanceId}` });
+  await migrate(pool, log);
+  const broker = new Broker(
+    {
+      url: cfg.AMQP_URL,
+      prefix: cfg.BROKER_PREFIX,
+      queueType: cfg.BROKER_QUEUE_TYPE,
+      partitions: cfg.BROKER_PARTITIONS,
+      prefetch: cfg.BROKER_PREFETCH,
+      retryDelaysMs: cfg.RETRY_DELAYS_MS,
+      maxAttempts: cfg.MAX_ATTEMPTS,
+      publishTimeoutMs: cfg.PUBLISH_TIMEOUT_MS,
+      connectionName: `ingress-web-${instanceId}`,
+    },
+    log,
+  );
+  await broker.start();
+  const app = await buildApp(cfg, { broker, pool, log, registry, instanceId });
+  const address = await app.listen({ host: cfg.HTTP_HOST, port: cfg.HTTP_PORT });
+  log.info('ingress-web listening', { labels: { address } });
+
+  handleShutdown(log, cfg.SHUTDOWN_TIMEOUT_MS, [
+    ['mark not ready', async () => markShuttingDown(app)],
+    // close() stops accepting, lets in-flight requests (and their confirms) finish, then closes sockets.
+    ['close http', () => app.close()],
+    ['close broker', () => broker.close()],
+    ['close database', () => pool.end()],
+  ]);
+});

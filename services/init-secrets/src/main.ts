@@ -1,0 +1,63 @@
+/**
+ * init-secrets: one-shot container every other service waits on. Generates the appliance's
+ * secrets on first start and keeps them on every later start.
+ *
+ * Settings (set by docker-compose.yml; only needed to run it by hand):
+ * - SECRETS_DIR        where secrets and derived URLs go (default /run/switchboard/secrets)
+ * - RABBITMQ_CONF_DIR  where rabbitmq.conf goes (default /run/switchboard/rabbitmq-conf)
+ * - RABBITMQ_CONF_GID  group given to rabbitmq.conf so the broker can read it (default: unchanged)
+ */
+import { SecretsError, SecretsErrorCode } from './errors.ts';
+import { ensureSecrets } from './secrets.ts';
+
+type Level = 'info' | 'warn' | 'error';
+
+// NOTE: a dependency-free stand-in for the core logger (same ECS field names), so this image
+// step needs nothing but Node. Only file names are ever logged, never their contents.
+function log(level: Level, message: string, fields: Record<string, unknown> = {}): void {
+  const line = {
+    '@timestamp': new Date().toISOString(),
+    'log.level': level,
+    message,
+    'service.name': 'init-secrets',
+    ...fields,
+  };
+  (level === 'info' ? process.stdout : process.stderr).write(`${JSON.stringify(line)}\n`);
+}
+
+function readGid(raw: string | undefined): number | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  if (!/^\d+$/.test(raw)) {
+    throw new SecretsError(SecretsErrorCode.config, 'RABBITMQ_CONF_GID must be a numeric group id');
+  }
+  return Number(raw);
+}
+
+async function main(): Promise<void> {
+  const dir = process.env.SECRETS_DIR || '/run/switchboard/secrets';
+  const confDir = process.env.RABBITMQ_CONF_DIR || '/run/switchboard/rabbitmq-conf';
+  const confGid = readGid(process.env.RABBITMQ_CONF_GID);
+
+  const outcomes = await ensureSecrets(dir, confDir, { confGid });
+  for (const { name, action, stale } of outcomes) {
+    log('info', `${action} ${name}`, { 'event.action': action, 'labels.secret': name });
+    if (stale) {
+      log('warn', `${name} does not match the password it is derived from; left unchanged`, {
+        'event.action': 'stale',
+        'labels.secret': name,
+      });
+    }
+  }
+  const created = outcomes.filter((o) => o.action === 'created').length;
+  log('info', `secrets ready: ${created} created, ${outcomes.length - created} kept`);
+}
+
+main().catch((err: unknown) => {
+  const code = err instanceof SecretsError ? err.code : (err as NodeJS.ErrnoException | undefined)?.code;
+  const hint =
+    code === 'EACCES' || code === 'EPERM'
+      ? ` (running as uid ${process.getuid?.()}; the volumes must be writable by it)`
+      : '';
+  log('error', `${err instanceof Error ? err.message : String(err)}${hint}`, { 'error.code': code });
+  process.exitCode = 1;
+});

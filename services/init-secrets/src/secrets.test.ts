@@ -1,0 +1,196 @@
+import { execFile } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ensureSecrets } from './secrets.ts';
+
+const run = promisify(execFile);
+const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
+const PASSWORDS = ['postgres_password', 'rabbitmq_password', 'redis_password', 'api_token'];
+const SECRET_FILES = [...PASSWORDS, 'database_url', 'amqp_url'];
+const TOKEN = /^[A-Za-z0-9_-]{43}$/;
+
+let root: string;
+let dir: string;
+let confDir: string;
+
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), 'sb-secrets-'));
+  dir = join(root, 'secrets');
+  confDir = join(root, 'rabbitmq-conf');
+});
+
+afterEach(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+async function read(name: string, inDir = dir): Promise<string> {
+  return readFile(join(inDir, name), 'utf8');
+}
+
+async function snapshot(): Promise<Record<string, { content: string; mode: number; ino: number; mtimeMs: number }>> {
+  const files = [...SECRET_FILES.map((f) => join(dir, f)), join(confDir, 'rabbitmq.conf')];
+  const entries = await Promise.all(
+    files.map(async (file) => {
+      const info = await stat(file);
+      const content = await readFile(file, 'utf8');
+      return [file, { content, mode: info.mode & 0o7777, ino: info.ino, mtimeMs: info.mtimeMs }] as const;
+    }),
+  );
+  return Object.fromEntries(entries);
+}
+
+async function runMain(): Promise<string> {
+  const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', MAIN], {
+    env: { ...process.env, SECRETS_DIR: dir, RABBITMQ_CONF_DIR: confDir },
+  });
+  return stdout + stderr;
+}
+
+describe('ensureSecrets', () => {
+  it('creates every secret with restrictive modes and the expected formats', async () => {
+    const outcomes = await ensureSecrets(dir, confDir);
+
+    expect(outcomes.map((o) => [o.name, o.action])).toEqual(
+      [...SECRET_FILES, 'rabbitmq.conf'].map((name) => [name, 'created']),
+    );
+    expect((await stat(dir)).mode & 0o777).toBe(0o700);
+    expect((await stat(confDir)).mode & 0o777).toBe(0o750);
+    for (const name of SECRET_FILES) expect((await stat(join(dir, name))).mode & 0o7777).toBe(0o600);
+    expect((await stat(join(confDir, 'rabbitmq.conf'))).mode & 0o7777).toBe(0o640);
+    expect((await readdir(dir)).sort()).toEqual([...SECRET_FILES].sort());
+    expect(await readdir(confDir)).toEqual(['rabbitmq.conf']);
+
+    const values = await Promise.all(PASSWORDS.map((name) => read(name)));
+    for (const value of values) expect(value).toMatch(TOKEN);
+    expect(new Set(values).size).toBe(values.length);
+    expect(Buffer.from(await read('api_token'), 'base64url')).toHaveLength(32);
+
+    const db = new URL(await read('database_url'));
+    expect([db.protocol, db.username, db.hostname, db.port, db.pathname]).toEqual([
+      'postgres:',
+      'switchboard',
+      'postgres',
+      '5432',
+      '/switchboard',
+    ]);
+    expect(decodeURIComponent(db.password)).toBe(await read('postgres_password'));
+
+    const amqp = new URL(await read('amqp_url'));
+    expect([amqp.protocol, amqp.username, amqp.hostname, amqp.port]).toEqual([
+      'amqp:',
+      'switchboard',
+      'rabbitmq',
+      '5672',
+    ]);
+    expect(decodeURIComponent(amqp.password)).toBe(await read('rabbitmq_password'));
+
+    const conf = (await read('rabbitmq.conf', confDir)).split('\n');
+    expect(conf).toContain('default_user = switchboard');
+    expect(conf).toContain(`default_pass = ${await read('rabbitmq_password')}`);
+    expect(conf).toContain('loopback_users = none');
+  });
+
+  it('keeps every file unchanged on a second run', async () => {
+    await ensureSecrets(dir, confDir);
+    const before = await snapshot();
+
+    const outcomes = await ensureSecrets(dir, confDir);
+
+    expect(outcomes.every((o) => o.action === 'kept' && !o.stale)).toBe(true);
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it('restores modes of kept files without touching their content', async () => {
+    await ensureSecrets(dir, confDir);
+    const before = await snapshot();
+    await chmod(join(dir, 'api_token'), 0o644);
+
+    await ensureSecrets(dir, confDir);
+
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it('derives missing files from the kept passwords and flags stale ones', async () => {
+    await ensureSecrets(dir, confDir);
+    const password = await read('postgres_password');
+    await rm(join(dir, 'database_url'));
+    await rm(join(dir, 'rabbitmq_password'));
+
+    const outcomes = await ensureSecrets(dir, confDir);
+    const byName = Object.fromEntries(outcomes.map((o) => [o.name, o]));
+
+    expect(byName.postgres_password).toEqual({ name: 'postgres_password', action: 'kept' });
+    expect(byName.database_url?.action).toBe('created');
+    expect(decodeURIComponent(new URL(await read('database_url')).password)).toBe(password);
+    expect(byName.rabbitmq_password?.action).toBe('created');
+    expect(byName.amqp_url).toEqual({ name: 'amqp_url', action: 'kept', stale: true });
+    expect(byName['rabbitmq.conf']).toEqual({ name: 'rabbitmq.conf', action: 'kept', stale: true });
+  });
+
+  it('uses a password an operator seeded before the first start', async () => {
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'postgres_password'), 'p@ss/word:1\n');
+
+    await ensureSecrets(dir, confDir);
+
+    expect(await read('postgres_password')).toBe('p@ss/word:1\n');
+    expect(decodeURIComponent(new URL(await read('database_url')).password)).toBe('p@ss/word:1');
+  });
+
+  it('refuses an empty kept secret instead of deriving from it', async () => {
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'redis_password'), '\n');
+
+    await expect(ensureSecrets(dir, confDir)).rejects.toMatchObject({ code: 'SB_ERR_SECRET_INVALID' });
+  });
+
+  it('never lets two concurrent runs overwrite each other', async () => {
+    const [first, second] = await Promise.all([ensureSecrets(dir, confDir), ensureSecrets(dir, confDir)]);
+
+    expect(first.length).toBe(second.length);
+    const password = await read('postgres_password');
+    expect(decodeURIComponent(new URL(await read('database_url')).password)).toBe(password);
+    expect((await readdir(dir)).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('gives rabbitmq.conf and its directory the configured group', async () => {
+    const gid = process.getgid?.() ?? 0;
+
+    await ensureSecrets(dir, confDir, { confGid: gid });
+
+    expect((await stat(confDir)).gid).toBe(gid);
+    expect((await stat(join(confDir, 'rabbitmq.conf'))).gid).toBe(gid);
+  });
+});
+
+describe('init-secrets main', () => {
+  it('reports which secrets it created or kept, never their values', async () => {
+    const firstOutput = await runMain();
+    const secondOutput = await runMain();
+
+    const values = await Promise.all(SECRET_FILES.map((name) => read(name)));
+    for (const output of [firstOutput, secondOutput]) {
+      for (const value of values) expect(output).not.toContain(value);
+      for (const line of output.trim().split('\n')) expect(() => JSON.parse(line)).not.toThrow();
+    }
+    expect(firstOutput).toContain('created postgres_password');
+    expect(firstOutput).toContain('secrets ready: 7 created, 0 kept');
+    expect(secondOutput).toContain('kept api_token');
+    expect(secondOutput).toContain('secrets ready: 0 created, 7 kept');
+  });
+
+  it('fails with a clear message on a bad setting', async () => {
+    const failure = run(process.execPath, ['--import', 'tsx', MAIN], {
+      env: { ...process.env, SECRETS_DIR: dir, RABBITMQ_CONF_DIR: confDir, RABBITMQ_CONF_GID: 'rabbit' },
+    });
+
+    await expect(failure).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('RABBITMQ_CONF_GID must be a numeric group id'),
+    });
+  });
+});
