@@ -1,19 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
-import { AMQP_URL, createTestDatabase, deleteBrokerPrefix, uniqueName, waitFor } from './infra.ts';
+import { type ServiceProcess, spawnService } from '../../scripts/lib/spawn-service.ts';
+import { AMQP_URL, createTestDatabase, deleteBrokerPrefix, uniqueName } from './infra.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-export interface ServiceProcess {
-  readonly name: string;
-  readonly logs: string[];
-  url: string;
-  proc: ChildProcess;
-  /** Resolves with the exit code once the process ended. */
-  exited: Promise<number | null>;
-  kill(signal?: NodeJS.Signals): Promise<number | null>;
-}
+export type { ServiceProcess };
 
 export interface StackOptions {
   workers?: number;
@@ -70,59 +59,10 @@ export class TestStack {
     return w;
   }
 
-  /** Spawns a service and waits until it logs its address and answers /readyz. */
+  /** Spawns a service and waits until it answers /readyz. */
   async startService(name: string, env: Record<string, string>): Promise<ServiceProcess> {
-    const proc = spawn(process.execPath, ['--import', 'tsx', `services/${name}/src/main.ts`], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', ...this.baseEnv, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const logs: string[] = [];
-    let url = '';
-    const onLine = (chunk: Buffer) => {
-      for (const line of chunk.toString().split('\n')) {
-        if (!line) continue;
-        logs.push(line);
-        const m = /"address":"(http:\/\/[^"]+)"/.exec(line);
-        if (m && !url) url = m[1]!.replace('0.0.0.0', '127.0.0.1');
-      }
-    };
-    proc.stdout!.on('data', onLine);
-    proc.stderr!.on('data', onLine);
-    const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
-    const svc: ServiceProcess = {
-      name,
-      logs,
-      proc,
-      exited,
-      get url() {
-        return url;
-      },
-      set url(v) {
-        url = v;
-      },
-      kill: async (signal: NodeJS.Signals = 'SIGTERM') => {
-        if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
-        return exited;
-      },
-    };
+    const svc = await spawnService(name, { ...this.baseEnv, ...env });
     this.all.add(svc);
-    let dead = false;
-    void exited.then(() => {
-      dead = true;
-    });
-    await waitFor(
-      `${name} to become ready`,
-      async () => {
-        if (dead) throw new Error(`${name} exited:\n${logs.slice(-20).join('\n')}`);
-        if (!url) return false;
-        const r = await fetch(`${url}/readyz`);
-        return r.ok;
-      },
-      30_000,
-    ).catch((err) => {
-      throw new Error(`${(err as Error).message}\n--- ${name} log ---\n${logs.slice(-30).join('\n')}`);
-    });
     return svc;
   }
 

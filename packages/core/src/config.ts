@@ -41,11 +41,13 @@ export type CommonConfig = z.infer<typeof commonConfigSchema>;
  * `NAME_FILE` points at a file holding NAME's value (Docker secrets, Vault agent templates).
  * The file wins only when NAME itself is unset, so an explicit value is never silently replaced.
  */
-export function resolveFileVars(env: NodeJS.ProcessEnv): Record<string, string | undefined> {
+export function resolveFileVars(env: NodeJS.ProcessEnv, known?: Set<string>): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = { ...env };
   for (const [key, path] of Object.entries(env)) {
     if (!key.endsWith('_FILE') || !path) continue;
     const name = key.slice(0, -'_FILE'.length);
+    // Other software's *_FILE variables (TF_CLI_CONFIG_FILE, …) are none of our business.
+    if (known && !known.has(name)) continue;
     if (out[name] !== undefined && out[name] !== '') continue;
     try {
       out[name] = readFileSync(path, 'utf8').trim();
@@ -63,7 +65,8 @@ export function resolveFileVars(env: NodeJS.ProcessEnv): Record<string, string |
 
 /** Builds the typed config once; every problem is reported with the key it belongs to. */
 export function loadConfig<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
-  const resolved = resolveFileVars(env);
+  const known = schema instanceof z.ZodObject ? new Set(Object.keys(schema.shape)) : undefined;
+  const resolved = resolveFileVars(env, known);
   const parsed = schema.safeParse(resolved);
   if (parsed.success) return parsed.data;
   const lines = parsed.error.issues.map((i) => {

@@ -1,0 +1,50 @@
+# syntax=docker/dockerfile:1
+#
+# One image for every Switchboard service; the compose file picks the command:
+#   node dist/ingress-web.mjs | node dist/agent-worker.mjs | node dist/init-secrets.mjs
+#
+#   docker build -t switchboard:local .
+
+ARG NODE_IMAGE=node:20.20.2-bookworm-slim
+
+FROM ${NODE_IMAGE} AS base
+WORKDIR /app
+ENV NPM_CONFIG_AUDIT=false \
+    NPM_CONFIG_FUND=false \
+    NPM_CONFIG_UPDATE_NOTIFIER=false
+
+# Every package.json of the workspace, and nothing else, so the dependency layers below are
+# rebuilt only when a manifest or the lock file changes (COPY --from caches on content).
+FROM base AS manifests
+COPY . /src
+RUN mkdir /manifests \
+ && cd /src \
+ && cp --parents package.json package-lock.json /manifests/ \
+ && find packages services -mindepth 2 -maxdepth 2 -name package.json -exec cp --parents {} /manifests/ \;
+
+FROM base AS deps
+COPY --from=manifests /manifests/ ./
+RUN --mount=type=cache,target=/root/.npm npm ci
+
+FROM deps AS build
+COPY . .
+RUN npm run build
+
+FROM base AS runtime
+ENV NODE_ENV=production \
+    NODE_OPTIONS=--enable-source-maps \
+    SB_MIGRATIONS_DIR=/app/packages/core/migrations \
+    SB_WEB_PUBLIC_DIR=/app/services/ingress-web/public
+COPY --from=manifests /manifests/ ./
+RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev
+COPY --from=build /app/dist/ ./dist/
+COPY --from=build /app/packages/core/migrations/ ./packages/core/migrations/
+COPY --from=build /app/services/ingress-web/src/public/ ./services/ingress-web/public/
+# Mount points of the secrets volumes. A new named volume takes the owner and mode of the
+# directory it is first mounted on, so these make the volumes writable by init-secrets (node).
+RUN install -d -o node -g node -m 0700 /run/switchboard/secrets \
+ && install -d -o node -g node -m 0750 /run/switchboard/rabbitmq-conf
+# Application files stay owned by root: the service user can read them, not change them.
+USER node
+EXPOSE 8080 9101
+CMD ["node", "dist/ingress-web.mjs"]

@@ -1,0 +1,89 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import { type FakeLlm, startFakeLlm } from '../../test/fakes/llm/server.ts';
+import { ROOT, type ServiceProcess, spawnService } from './spawn-service.ts';
+
+export interface ProcessStackOptions {
+  workers: number;
+  /** `fake` starts the fake model in this process; otherwise MODEL_CHAIN etc. come from `env`. */
+  model: 'fake' | 'env';
+  fakeLatencyMs?: number;
+  webPort?: number;
+  /** Overrides for every service (AMQP_URL, DATABASE_URL, BROKER_QUEUE_TYPE …). */
+  env?: Record<string, string>;
+  database?: string;
+  onLine?: (service: string, line: string) => void;
+}
+
+export interface ProcessStack {
+  webUrl: string;
+  token: string;
+  fakeLlm?: FakeLlm;
+  services: ServiceProcess[];
+  stop(): Promise<void>;
+}
+
+const STATE_DIR = join(ROOT, '.stack');
+
+/** A token generated once per checkout and kept in .stack/ (git-ignored): no shared default. */
+export function processModeToken(): string {
+  mkdirSync(STATE_DIR, { recursive: true });
+  const file = join(STATE_DIR, 'api_token');
+  if (!existsSync(file)) writeFileSync(file, `${randomBytes(24).toString('base64url')}\n`, { mode: 0o600 });
+  return readFileSync(file, 'utf8').trim();
+}
+
+async function ensureDatabase(adminUrl: string, name: string): Promise<string> {
+  const c = new pg.Client({ connectionString: adminUrl });
+  await c.connect();
+  const exists = await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+  if (exists.rowCount === 0) await c.query(`CREATE DATABASE "${name.replaceAll('"', '')}"`);
+  await c.end();
+  const u = new URL(adminUrl);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+/** Every service as a local process against local RabbitMQ and PostgreSQL: development, tests, bench. */
+export async function startProcessStack(o: ProcessStackOptions): Promise<ProcessStack> {
+  const env: Record<string, string> = {
+    AMQP_URL: 'amqp://guest:guest@127.0.0.1:5672',
+    LOG_LEVEL: 'info',
+    ...o.env,
+  };
+  if (!env.DATABASE_URL) {
+    env.DATABASE_URL = await ensureDatabase('postgres://sbtest:sbtest@127.0.0.1:5432/postgres', o.database ?? 'switchboard');
+  }
+  const token = env.API_TOKENS ?? processModeToken();
+  let fakeLlm: FakeLlm | undefined;
+  if (o.model === 'fake') {
+    fakeLlm = await startFakeLlm({ latencyMs: o.fakeLatencyMs ?? 0, recordCalls: false, acceptAnyModel: true });
+    env.OLLAMA_URL = fakeLlm.url;
+    env.MODEL_CHAIN = env.MODEL_CHAIN ?? 'ollama/fake-small';
+  } else if (!env.MODEL_CHAIN) {
+    throw new Error('MODEL_CHAIN is not set: use the fake model (--model fake) or set MODEL_CHAIN, e.g. ollama/qwen2.5:0.5b');
+  }
+  const services: ServiceProcess[] = [];
+  const stop = async () => {
+    await Promise.all(services.map((s) => s.kill('SIGTERM')));
+    await fakeLlm?.close();
+  };
+  try {
+    const web = await spawnService(
+      'ingress-web',
+      { ...env, API_TOKENS: token, HTTP_PORT: String(o.webPort ?? 8080) },
+      { onLine: o.onLine },
+    );
+    services.push(web);
+    // Workers start one after another so each can see the others when taking partitions.
+    for (let i = 0; i < o.workers; i++) {
+      services.push(await spawnService('agent-worker', { ...env, HTTP_PORT: '0' }, { onLine: o.onLine }));
+    }
+    return { webUrl: web.url, token, fakeLlm, services, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

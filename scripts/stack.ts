@@ -1,0 +1,55 @@
+import { parseArgs } from 'node:util';
+import { startProcessStack } from './lib/process-stack.ts';
+
+// `npm run stack`: every service as a local process. Logs are printed with the service's name;
+// Ctrl-C stops everything gracefully.
+const { values } = parseArgs({
+  options: {
+    workers: { type: 'string', default: '2' },
+    model: { type: 'string', default: process.env.MODEL_CHAIN ? 'env' : 'fake' },
+    port: { type: 'string', default: process.env.SWITCHBOARD_HTTP_PORT ?? '8080' },
+    'fake-latency-ms': { type: 'string', default: '200' },
+    quiet: { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (values.help) {
+  console.log(`usage: npm run stack -- [--workers N] [--model fake|env] [--port P] [--fake-latency-ms L] [--quiet]
+  --model fake  the built-in fake model (default unless MODEL_CHAIN is set)
+  --model env   the model chain from MODEL_CHAIN / OLLAMA_URL / OPENAI_BASE_URL / OPENAI_API_KEY
+Every setting of .env.example can be passed as an environment variable.`);
+  process.exit(0);
+}
+if (values.model !== 'fake' && values.model !== 'env') {
+  console.error('--model must be fake or env');
+  process.exit(2);
+}
+
+const env = Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined));
+const stack = await startProcessStack({
+  workers: Number(values.workers),
+  model: values.model,
+  fakeLatencyMs: Number(values['fake-latency-ms']),
+  webPort: Number(values.port),
+  env,
+  onLine: values.quiet ? undefined : (svc, line) => process.stdout.write(`${svc.padEnd(13)}| ${line}\n`),
+});
+console.log(`
+Switchboard is running (process mode).
+  chat page:   ${stack.webUrl}/
+  HTTP API:    curl -H "Authorization: Bearer $(cat .stack/api_token)" -H 'content-type: application/json' \\
+                 -d '{"conversationId":"demo","text":"hello"}' ${stack.webUrl}/v1/messages
+  OpenAI API:  base URL ${stack.webUrl}/v1, model "switchboard", API key in .stack/api_token
+  model:       ${values.model === 'fake' ? `fake (${stack.fakeLlm?.url})` : process.env.MODEL_CHAIN}
+Ctrl-C stops every service.`);
+
+let stopping = false;
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, async () => {
+    if (stopping) return;
+    stopping = true;
+    console.log('stopping…');
+    await stack.stop();
+    process.exit(0);
+  });
+}
