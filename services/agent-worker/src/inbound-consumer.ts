@@ -1,7 +1,20 @@
-import { type Broker, type ConsumerHandle, type Delivery, type Logger, errorMessage, parseInbound } from '@switchboard/core';
+import {
+  type Broker,
+  type ConsumerHandle,
+  type Delivery,
+  ENVELOPE_VERSION,
+  type InboundEnvelope,
+  type Logger,
+  type OutboundEnvelope,
+  errorMessage,
+  parseInbound,
+} from '@switchboard/core';
 import type { LeaseCallbacks } from './partition-leases.ts';
 import { SerialByKey } from './serial-by-key.ts';
 import type { TurnProcessor } from './turn.ts';
+
+export const FAILURE_REPLY =
+  'Sorry — your message could not be processed and has been set aside for an operator to look at.';
 
 export interface ConsumerHooks {
   onSettled?(result: 'acked' | 'retried' | 'parked' | 'requeued'): void;
@@ -52,7 +65,7 @@ export class InboundConsumer implements LeaseCallbacks {
 
   private onDelivery(partition: number, d: Delivery): void {
     let key: string;
-    let env: ReturnType<typeof parseInbound>;
+    let env: InboundEnvelope;
     try {
       env = parseInbound(d.json());
       key = `${env.platform}:${env.botId}:${env.conversationId}`;
@@ -72,7 +85,7 @@ export class InboundConsumer implements LeaseCallbacks {
     void p.finally(() => set.delete(p));
   }
 
-  private async process(d: Delivery, env: ReturnType<typeof parseInbound>): Promise<void> {
+  private async process(d: Delivery, env: InboundEnvelope): Promise<void> {
     if (this.stopping) {
       d.requeue();
       this.hooks.onSettled?.('requeued');
@@ -92,11 +105,37 @@ export class InboundConsumer implements LeaseCallbacks {
           event: { attempt: d.attempt },
         });
         this.hooks.onSettled?.(result);
+        if (result === 'parked') await this.tellUser(env);
       } catch (e) {
         // Left unacknowledged: the broker redelivers it after the channel closes.
         this.log.error('turn failed and could not be rescheduled', { ...trace, error: { message: errorMessage(e) } });
       }
     }
+  }
+
+  /** Nothing is dropped silently: the user learns their message could not be served, with a reference. */
+  private async tellUser(env: InboundEnvelope): Promise<void> {
+    const reply: OutboundEnvelope = {
+      v: ENVELOPE_VERSION,
+      kind: 'outbound',
+      // Not `reply:<id>`: a later replay of the parked message must still be able to deliver its answer.
+      id: `failure:${env.id}`,
+      platform: env.platform,
+      botId: env.botId,
+      conversationId: env.conversationId,
+      inReplyTo: env.id,
+      text: `${FAILURE_REPLY} (reference ${env.traceId})`,
+      attachments: [],
+      status: 'error',
+      createdAt: new Date().toISOString(),
+      traceId: env.traceId,
+    };
+    await this.broker.publishOutbound(reply).catch((err) =>
+      this.log.error('could not tell the user about a parked message', {
+        trace: { id: env.traceId },
+        error: { message: errorMessage(err) },
+      }),
+    );
   }
 
   /** Waits for every delivery in hand to be settled. */

@@ -1,0 +1,371 @@
+/**
+ * The compose files, as a security-minded operator would review them: validated by real
+ * validators (dclint's compose-spec schema and rules; Debian's docker-compose 1.29 `config`
+ * when installed), then checked property by property on the parsed model, for the base file
+ * and for the merge of the base with the production overrides.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
+
+const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+const BASE = join(ROOT, 'docker-compose.yml');
+const PROD = join(ROOT, 'docker-compose.prod.yml');
+const DCLINT = join(ROOT, 'node_modules', 'dclint', 'bin', 'dclint.cjs');
+const OUR_IMAGE = '${SWITCHBOARD_IMAGE:-switchboard:local}';
+
+type Dict = Record<string, unknown>;
+interface Service extends Dict {
+  image?: string;
+  environment?: Dict | string[];
+  ports?: (string | Dict)[];
+  volumes?: (string | Dict)[];
+  depends_on?: Record<string, { condition: string }> | string[];
+  healthcheck?: { test?: string[] | string; disable?: boolean };
+  restart?: string;
+  user?: string;
+  read_only?: boolean;
+  cap_drop?: string[];
+  security_opt?: string[];
+  deploy?: { replicas?: number; resources?: { limits?: Dict } };
+  logging?: { driver?: string; options?: Dict };
+}
+interface Project {
+  name?: string;
+  services: Record<string, Service>;
+  volumes?: Dict;
+}
+
+// --- Loading and merging, the way Compose does it for what these files use -----------------
+
+const RESET = Symbol('!reset');
+const resetTags = [
+  { tag: '!reset', collection: 'seq' as const, resolve: () => RESET },
+  { tag: '!reset', collection: 'map' as const, resolve: () => RESET },
+  { tag: '!reset', resolve: () => RESET },
+];
+
+function load(file: string): Project {
+  return parse(readFileSync(file, 'utf8'), { merge: true, customTags: resetTags }) as Project;
+}
+
+const REPLACED_SEQUENCES = new Set(['command', 'entrypoint', 'test']);
+
+/** Compose's merge: mappings merge key by key, `!reset` removes, command-like lists replace. */
+function merge(base: unknown, override: unknown, key = ''): unknown {
+  if (isDict(base) && isDict(override)) {
+    const out: Dict = { ...base };
+    for (const [k, v] of Object.entries(override)) {
+      if (v === RESET) delete out[k];
+      else out[k] = k in base ? merge(base[k], v, k) : v;
+    }
+    return out;
+  }
+  if (Array.isArray(base) && Array.isArray(override) && !REPLACED_SEQUENCES.has(key)) {
+    const seen = new Set(base.map((v) => JSON.stringify(v)));
+    return [...base, ...override.filter((v) => !seen.has(JSON.stringify(v)))];
+  }
+  return override;
+}
+
+function isDict(v: unknown): v is Dict {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Compose interpolation with an empty environment: `${VAR:-default}` (nested), `$$`. */
+function interpolate(text: string, env: Record<string, string> = {}): string {
+  let out = '';
+  for (let i = 0; i < text.length; i++) {
+    if (text.startsWith('$$', i)) {
+      out += '$';
+      i++;
+    } else if (text.startsWith('${', i)) {
+      let depth = 0;
+      let end = i + 1;
+      for (; end < text.length; end++) {
+        if (text[end] === '{') depth++;
+        else if (text[end] === '}' && --depth === 0) break;
+      }
+      const [, name = '', op, fallback = ''] = /^([A-Za-z_][A-Za-z0-9_]*)(:?[-?])?(.*)$/s.exec(
+        text.slice(i + 2, end),
+      ) ?? [''];
+      const value = env[name];
+      const unset = op?.startsWith(':') ? !value : value === undefined;
+      out += unset && op?.endsWith('-') ? interpolate(fallback, env) : (value ?? '');
+      i = end;
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
+}
+
+function variablesIn(text: string): string[] {
+  return [...text.matchAll(/(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1] ?? '');
+}
+
+// --- Validators ---------------------------------------------------------------------------
+
+const scratch = mkdtempSync(join(tmpdir(), 'sb-compose-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+function writeScratch(name: string, project: Project): string {
+  const file = join(scratch, name);
+  writeFileSync(file, stringify(project, { aliasDuplicateObjects: false }));
+  return file;
+}
+
+interface LintMessage {
+  rule: string;
+  type: 'error' | 'warning';
+  message: string;
+  line: number;
+}
+
+function dclint(file: string): LintMessage[] {
+  const run = spawnSync(process.execPath, [DCLINT, '--formatter', 'json', '--color', 'false', file], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
+  const report = JSON.parse(run.stdout) as { messages: LintMessage[] }[];
+  return report.flatMap((r) => r.messages);
+}
+
+const dockerCompose = spawnSync('docker-compose', ['version'], { encoding: 'utf8' });
+const hasDockerCompose = dockerCompose.status === 0;
+
+/** docker-compose 1.29 predates the top-level `name`; everything else it validates as is. */
+function dockerComposeConfig(project: Project): { status: number | null; output: string } {
+  const { name: _name, ...rest } = project;
+  const file = writeScratch('compose-1.29.yml', rest as Project);
+  const envFile = join(scratch, 'empty.env');
+  writeFileSync(envFile, '');
+  const run = spawnSync(
+    'docker-compose',
+    ['--project-directory', ROOT, '--env-file', envFile, '-f', file, 'config', '-q'],
+    { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', HOME: scratch } },
+  );
+  return { status: run.status, output: `${run.stdout}${run.stderr}` };
+}
+
+// --- What an operator checks --------------------------------------------------------------
+
+const base = load(BASE);
+const prod = load(PROD);
+const merged = merge(base, prod) as Project;
+
+function isOurs(service: Service): boolean {
+  return service.image === OUR_IMAGE;
+}
+
+/** Services others wait on with service_completed_successfully: the one-shots. */
+function oneShots(project: Project): Set<string> {
+  const names = new Set<string>();
+  for (const service of Object.values(project.services)) {
+    const deps = service.depends_on;
+    if (!isDict(deps)) continue;
+    for (const [name, dep] of Object.entries(deps)) {
+      if (dep.condition === 'service_completed_successfully') names.add(name);
+    }
+  }
+  return names;
+}
+
+function publishedPorts(service: Service): { hostIp: string; published: string; target: string }[] {
+  return (service.ports ?? []).map((port) => {
+    if (isDict(port)) {
+      return {
+        hostIp: String(port.host_ip ?? ''),
+        published: String(port.published ?? ''),
+        target: String(port.target),
+      };
+    }
+    const parts = interpolate(port).split(':');
+    const target = parts.pop() ?? '';
+    const published = parts.pop() ?? '';
+    return { hostIp: parts.join(':'), published, target };
+  });
+}
+
+function volumeSources(service: Service): string[] {
+  return (service.volumes ?? []).map((v) => (isDict(v) ? String(v.source ?? '') : (v.split(':')[0] ?? '')));
+}
+
+function environment(service: Service): Dict {
+  const env = service.environment ?? {};
+  if (!Array.isArray(env)) return env;
+  return Object.fromEntries(
+    env.map((entry) => {
+      const at = entry.indexOf('=');
+      return at < 0 ? [entry, null] : [entry.slice(0, at), entry.slice(at + 1)];
+    }),
+  );
+}
+
+const SECRET_KEY = /PASS(WORD)?|SECRET|TOKEN|API_KEY|PRIVATE_KEY|CREDENTIAL/i;
+
+function checkOperatorProperties(project: Project): void {
+  const services = Object.entries(project.services);
+  const shots = oneShots(project);
+  expect(services.length).toBeGreaterThan(0);
+
+  for (const [name, service] of services) {
+    // No Docker socket, no host namespaces, no privileged containers.
+    const mounts = JSON.stringify(service.volumes ?? []);
+    expect(mounts, `${name} mounts the Docker socket`).not.toMatch(/docker\.sock/);
+    expect(service.privileged, `${name} is privileged`).not.toBe(true);
+    for (const mode of ['network_mode', 'pid', 'ipc']) {
+      expect(service[mode], `${name} shares the host's ${mode}`).not.toBe('host');
+    }
+
+    // Pinned images: a concrete version, never latest.
+    const image = interpolate(service.image ?? '');
+    expect(image, `${name} image`).toMatch(/:[^:/]*\d[^:/]*$|:local$/);
+    expect(image, `${name} image`).not.toMatch(/:latest$/);
+
+    // A restart policy everywhere; a healthcheck on everything that keeps running.
+    if (shots.has(name)) {
+      expect(service.restart, `${name} is a one-shot`).toBe('no');
+    } else {
+      expect(['unless-stopped', 'always'], `${name} restart`).toContain(service.restart);
+      expect(service.healthcheck?.test, `${name} healthcheck`).toBeTruthy();
+      expect(service.healthcheck?.disable, `${name} healthcheck`).not.toBe(true);
+    }
+
+    // Logs rotate.
+    expect(service.logging?.driver, `${name} logging`).toBe('json-file');
+    expect(service.logging?.options?.['max-size'], `${name} log size`).toBeTruthy();
+
+    // Every published port listens on loopback only (management UIs included).
+    for (const port of publishedPorts(service)) {
+      expect(port.hostIp, `${name} publishes ${port.target} beyond loopback`).toBe('127.0.0.1');
+    }
+
+    // No literal secret: secret-looking settings come from files or pass through unset.
+    for (const [key, value] of Object.entries(environment(service))) {
+      if (!SECRET_KEY.test(key) || key.endsWith('_FILE')) continue;
+      const ok = value === null || value === undefined || /^\$\{[A-Za-z_][A-Za-z0-9_]*(:?-)?\}$/.test(String(value));
+      expect(ok, `${name} sets ${key} to a literal value`).toBe(true);
+    }
+    expect(JSON.stringify(service), `${name} has a literal password`).not.toMatch(
+      /(PASSWORD|PASS|requirepass)[=\s]+(?![$"]|\/run\/)[^\s",]+/i,
+    );
+
+    // Our own containers: non-root, read-only root, no capabilities, no privilege escalation.
+    if (isOurs(service)) {
+      expect(['root', '0', '', undefined], `${name} runs as root`).not.toContain(service.user);
+      expect(service.read_only, `${name} read_only`).toBe(true);
+      expect(service.cap_drop, `${name} cap_drop`).toEqual(['ALL']);
+      expect(service.security_opt, `${name} security_opt`).toContain('no-new-privileges:true');
+      expect(service.stop_grace_period, `${name} stop_grace_period`).toBe('40s');
+      expect(service.tmpfs, `${name} tmpfs`).toEqual([expect.stringMatching(/^\/tmp(:|$)/)]);
+    }
+  }
+
+  // agent-worker scales: no fixed name, no host port.
+  const worker = project.services['agent-worker'];
+  expect(worker).toBeDefined();
+  expect(worker?.container_name).toBeUndefined();
+  expect(worker?.ports ?? []).toEqual([]);
+}
+
+describe('docker-compose.yml', () => {
+  it('passes dclint: compose-spec schema and every rule, without a warning', () => {
+    expect(dclint(BASE)).toEqual([]);
+  });
+
+  it.skipIf(!hasDockerCompose)('passes docker-compose 1.29 config', () => {
+    const result = dockerComposeConfig(base);
+    expect(result.output).toBe('');
+    expect(result.status).toBe(0);
+  });
+
+  it('has the properties an operator checks', () => {
+    checkOperatorProperties(base);
+  });
+
+  it('starts with no .env: every setting has a default and nothing needs a value', () => {
+    const text = readFileSync(BASE, 'utf8');
+    const unset = [...text.matchAll(/(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(:?\?|\})/g)].map((m) => m[1]);
+    expect(unset, 'variables without a default').toEqual([]);
+    expect(interpolate(String(environment(base.services['agent-worker'] ?? {}).MODEL_CHAIN))).toBe(
+      'ollama/qwen2.5:0.5b',
+    );
+    expect(publishedPorts(base.services['ingress-web'] ?? {})).toEqual([
+      { hostIp: '127.0.0.1', published: '8080', target: '8080' },
+    ]);
+    expect(publishedPorts(base.services.rabbitmq ?? {})).toEqual([
+      { hostIp: '127.0.0.1', published: '15672', target: '15672' },
+    ]);
+  });
+
+  it('wires every service to the secrets init-secrets generates', () => {
+    const { services } = base;
+    for (const name of ['agent-worker', 'ingress-web', 'postgres', 'rabbitmq', 'redis']) {
+      expect(services[name]?.depends_on, name).toMatchObject({
+        'init-secrets': { condition: 'service_completed_successfully' },
+      });
+    }
+    expect(services['agent-worker']?.depends_on).toMatchObject({
+      'ollama-pull': { condition: 'service_completed_successfully' },
+    });
+    expect(volumeSources(services['init-secrets'] ?? {})).toEqual(['secrets', 'rabbitmq-conf']);
+    expect(services.rabbitmq?.volumes).toContainEqual(
+      expect.objectContaining({ source: 'rabbitmq-conf', target: '/etc/rabbitmq/conf.d', read_only: true }),
+    );
+    for (const name of ['agent-worker', 'ingress-web', 'postgres', 'redis']) {
+      expect(services[name]?.volumes, name).toContain('secrets:/run/switchboard/secrets:ro');
+    }
+  });
+
+  it('documents every volume with a comment', () => {
+    const lines = readFileSync(BASE, 'utf8').split('\n');
+    const start = lines.indexOf('volumes:');
+    for (const name of Object.keys(base.volumes ?? {})) {
+      const at = lines.indexOf(`  ${name}:`, start);
+      expect(lines[at - 1], `volume ${name}`).toMatch(/^\s*#/);
+    }
+  });
+
+  it('lists every variable it reads in .env.example', () => {
+    const example = readFileSync(join(ROOT, '.env.example'), 'utf8');
+    const documented = new Set([...example.matchAll(/^#?\s*([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]));
+    const used = new Set([...variablesIn(readFileSync(BASE, 'utf8')), ...variablesIn(readFileSync(PROD, 'utf8'))]);
+    expect([...used].filter((v) => !documented.has(v))).toEqual([]);
+  });
+});
+
+describe('docker-compose.yml + docker-compose.prod.yml', () => {
+  it('passes dclint on the production overrides and on the merged model', () => {
+    expect(dclint(PROD)).toEqual([]);
+    const errors = dclint(writeScratch('docker-compose.yml', merged)).filter((m) => m.type === 'error');
+    expect(errors).toEqual([]);
+  });
+
+  it.skipIf(!hasDockerCompose)('passes docker-compose 1.29 config once merged', () => {
+    const result = dockerComposeConfig(merged);
+    expect(result.output).toBe('');
+    expect(result.status).toBe(0);
+  });
+
+  it('has the properties an operator checks', () => {
+    checkOperatorProperties(merged);
+  });
+
+  it('publishes nothing but the loopback management UI, runs two workers and limits resources', () => {
+    expect(merged.services['ingress-web']?.ports).toBeUndefined();
+    const published = Object.entries(merged.services).flatMap(([name, s]) =>
+      publishedPorts(s).map((p) => `${name}:${p.hostIp}:${p.published}`),
+    );
+    expect(published).toEqual(['rabbitmq:127.0.0.1:15672']);
+    expect(merged.services['agent-worker']?.deploy?.replicas).toBe(2);
+    for (const [name, service] of Object.entries(merged.services)) {
+      expect(service.deploy?.resources?.limits?.cpus, `${name} cpu limit`).toBeTruthy();
+      expect(service.logging?.options?.['max-file'], `${name} log rotation`).toBe('5');
+    }
+  });
+});
