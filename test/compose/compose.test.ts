@@ -10,12 +10,13 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parse, stringify } from 'yaml';
+import { parse } from 'yaml';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const BASE = join(ROOT, 'docker-compose.yml');
 const PROD = join(ROOT, 'docker-compose.prod.yml');
 const DCLINT = join(ROOT, 'node_modules', 'dclint', 'bin', 'dclint.cjs');
+// biome-ignore lint/suspicious/noTemplateCurlyInString: Compose interpolation, not a template.
 const OUR_IMAGE = '${SWITCHBOARD_IMAGE:-switchboard:local}';
 
 type Dict = Record<string, unknown>;
@@ -113,9 +114,10 @@ function variablesIn(text: string): string[] {
 const scratch = mkdtempSync(join(tmpdir(), 'sb-compose-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
+/** Written as JSON (valid YAML to every parser), so YAML 1.1 readers see `"no"` as a string. */
 function writeScratch(name: string, project: Project): string {
   const file = join(scratch, name);
-  writeFileSync(file, stringify(project, { aliasDuplicateObjects: false }));
+  writeFileSync(file, JSON.stringify(project, null, 2));
   return file;
 }
 
@@ -248,7 +250,8 @@ function checkOperatorProperties(project: Project): void {
     // No literal secret: secret-looking settings come from files or pass through unset.
     for (const [key, value] of Object.entries(environment(service))) {
       if (!SECRET_KEY.test(key) || key.endsWith('_FILE')) continue;
-      const ok = value === null || value === undefined || /^\$\{[A-Za-z_][A-Za-z0-9_]*(:?-)?\}$/.test(String(value));
+      const ok =
+        value === null || value === undefined || /^\$\{[A-Za-z_][A-Za-z0-9_]*(:?-)?\}$/.test(String(value));
       expect(ok, `${name} sets ${key} to a literal value`).toBe(true);
     }
     expect(JSON.stringify(service), `${name} has a literal password`).not.toMatch(
@@ -334,7 +337,10 @@ describe('docker-compose.yml', () => {
   it('lists every variable it reads in .env.example', () => {
     const example = readFileSync(join(ROOT, '.env.example'), 'utf8');
     const documented = new Set([...example.matchAll(/^#?\s*([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]));
-    const used = new Set([...variablesIn(readFileSync(BASE, 'utf8')), ...variablesIn(readFileSync(PROD, 'utf8'))]);
+    const used = new Set([
+      ...variablesIn(readFileSync(BASE, 'utf8')),
+      ...variablesIn(readFileSync(PROD, 'utf8')),
+    ]);
     expect([...used].filter((v) => !documented.has(v))).toEqual([]);
   });
 });

@@ -66,6 +66,11 @@ export class TestStack {
     return svc;
   }
 
+  /** Workers whose process is still running. */
+  get liveWorkers(): ServiceProcess[] {
+    return this.workers.filter((w) => w.proc.exitCode === null && w.proc.signalCode === null);
+  }
+
   /** Logs of every service, for a failing test's message. */
   dumpLogs(lines = 40): string {
     return [...this.all].map((s) => `--- ${s.name} ---\n${s.logs.slice(-lines).join('\n')}`).join('\n');

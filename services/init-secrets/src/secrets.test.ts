@@ -31,7 +31,14 @@ async function read(name: string, inDir = dir): Promise<string> {
   return readFile(join(inDir, name), 'utf8');
 }
 
-async function snapshot(): Promise<Record<string, { content: string; mode: number; ino: number; mtimeMs: number }>> {
+interface FileState {
+  content: string;
+  mode: number;
+  ino: number;
+  mtimeMs: number;
+}
+
+async function snapshot(): Promise<Record<string, FileState>> {
   const files = [...SECRET_FILES.map((f) => join(dir, f)), join(confDir, 'rabbitmq.conf')];
   const entries = await Promise.all(
     files.map(async (file) => {
