@@ -25,7 +25,9 @@ if (values.model !== 'fake' && values.model !== 'env') {
   process.exit(2);
 }
 
-const env = Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined));
+const env = Object.fromEntries(
+  Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined),
+);
 const stack = await startProcessStack({
   workers: Number(values.workers),
   model: values.model,

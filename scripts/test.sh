@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 bash scripts/ensure-services.sh
 bash scripts/ensure-deps.sh
+bash scripts/ensure-test-tools.sh
 
 echo "[test] type-check"
 npx tsc -p tsconfig.json --noEmit

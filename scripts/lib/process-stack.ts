@@ -54,16 +54,25 @@ export async function startProcessStack(o: ProcessStackOptions): Promise<Process
     ...o.env,
   };
   if (!env.DATABASE_URL) {
-    env.DATABASE_URL = await ensureDatabase('postgres://sbtest:sbtest@127.0.0.1:5432/postgres', o.database ?? 'switchboard');
+    env.DATABASE_URL = await ensureDatabase(
+      'postgres://sbtest:sbtest@127.0.0.1:5432/postgres',
+      o.database ?? 'switchboard',
+    );
   }
   const token = env.API_TOKENS ?? processModeToken();
   let fakeLlm: FakeLlm | undefined;
   if (o.model === 'fake') {
-    fakeLlm = await startFakeLlm({ latencyMs: o.fakeLatencyMs ?? 0, recordCalls: false, acceptAnyModel: true });
+    fakeLlm = await startFakeLlm({
+      latencyMs: o.fakeLatencyMs ?? 0,
+      recordCalls: false,
+      acceptAnyModel: true,
+    });
     env.OLLAMA_URL = fakeLlm.url;
     env.MODEL_CHAIN = env.MODEL_CHAIN ?? 'ollama/fake-small';
   } else if (!env.MODEL_CHAIN) {
-    throw new Error('MODEL_CHAIN is not set: use the fake model (--model fake) or set MODEL_CHAIN, e.g. ollama/qwen2.5:0.5b');
+    throw new Error(
+      'MODEL_CHAIN is not set: use the fake model (--model fake) or set MODEL_CHAIN, e.g. ollama/qwen2.5:0.5b',
+    );
   }
   const services: ServiceProcess[] = [];
   const stop = async () => {

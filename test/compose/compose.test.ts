@@ -1,7 +1,7 @@
 /**
  * The compose files, as a security-minded operator would review them: validated by real
- * validators (dclint's compose-spec schema and rules; Debian's docker-compose 1.29 `config`
- * when installed), then checked property by property on the parsed model, for the base file
+ * validators (dclint's compose-spec schema and rules; Debian's docker-compose 1.29 `config`,
+ * installed by scripts/ensure-test-tools.sh), then checked property by property on the parsed model, for the base file
  * and for the merge of the base with the production overrides.
  */
 import { spawnSync } from 'node:child_process';
@@ -136,9 +136,6 @@ function dclint(file: string): LintMessage[] {
   const report = JSON.parse(run.stdout) as { messages: LintMessage[] }[];
   return report.flatMap((r) => r.messages);
 }
-
-const dockerCompose = spawnSync('docker-compose', ['version'], { encoding: 'utf8' });
-const hasDockerCompose = dockerCompose.status === 0;
 
 /** docker-compose 1.29 predates the top-level `name`; everything else it validates as is. */
 function dockerComposeConfig(project: Project): { status: number | null; output: string } {
@@ -281,7 +278,7 @@ describe('docker-compose.yml', () => {
     expect(dclint(BASE)).toEqual([]);
   });
 
-  it.skipIf(!hasDockerCompose)('passes docker-compose 1.29 config', () => {
+  it('passes docker-compose 1.29 config', () => {
     const result = dockerComposeConfig(base);
     expect(result.output).toBe('');
     expect(result.status).toBe(0);
@@ -352,7 +349,7 @@ describe('docker-compose.yml + docker-compose.prod.yml', () => {
     expect(errors).toEqual([]);
   });
 
-  it.skipIf(!hasDockerCompose)('passes docker-compose 1.29 config once merged', () => {
+  it('passes docker-compose 1.29 config once merged', () => {
     const result = dockerComposeConfig(merged);
     expect(result.output).toBe('');
     expect(result.status).toBe(0);
@@ -373,5 +370,35 @@ describe('docker-compose.yml + docker-compose.prod.yml', () => {
       expect(service.deploy?.resources?.limits?.cpus, `${name} cpu limit`).toBeTruthy();
       expect(service.logging?.options?.['max-file'], `${name} log rotation`).toBe('5');
     }
+  });
+});
+
+describe('Dockerfile', () => {
+  const lines = readFileSync(join(ROOT, 'Dockerfile'), 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() && !l.trimStart().startsWith('#'));
+
+  it('builds on a pinned base and runs as the non-root node user, in exec form', () => {
+    expect(lines.find((l) => l.startsWith('ARG NODE_IMAGE='))).toMatch(
+      /^ARG NODE_IMAGE=node:20\.\d+\.\d+-bookworm-slim/,
+    );
+    const runtime = lines.slice(lines.findIndex((l) => / AS runtime$/.test(l)));
+    expect(runtime.filter((l) => l.startsWith('USER ')).at(-1)).toBe('USER node');
+    expect(runtime.find((l) => l.startsWith('CMD '))).toMatch(/^CMD \["node", "dist\/[a-z-]+\.mjs"\]$/);
+    expect(runtime.join('\n')).toContain('npm ci --omit=dev');
+    expect(runtime.join('\n')).toContain('SB_MIGRATIONS_DIR=/app/packages/core/migrations');
+  });
+
+  it('has a command for every service the compose file runs from it', () => {
+    const commands = Object.values(base.services)
+      .filter(isOurs)
+      .map((s) => (s.command as string[] | undefined)?.join(' '));
+    expect(commands.sort()).toEqual([
+      'node dist/agent-worker.mjs',
+      'node dist/ingress-web.mjs',
+      'node dist/init-secrets.mjs',
+    ]);
+    const build = readFileSync(join(ROOT, 'scripts', 'build.mjs'), 'utf8');
+    for (const name of ['agent-worker', 'ingress-web', 'init-secrets']) expect(build).toContain(`'${name}'`);
   });
 });

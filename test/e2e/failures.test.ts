@@ -37,7 +37,11 @@ describe('failures: model fallback, apology, parking', () => {
     expect(reply).toMatchObject({ text: 'echo: are you there?', status: 'ok' });
     const calls = llm.calls.filter((c) => c.messages.at(-1)?.content === 'are you there?');
     // The primary was tried, retried once, then the fallback answered.
-    expect(calls.map((c) => `${c.api}/${c.model}`)).toEqual(['openai/fake-small', 'openai/fake-small', 'ollama/fake-large']);
+    expect(calls.map((c) => `${c.api}/${c.model}`)).toEqual([
+      'openai/fake-small',
+      'openai/fake-small',
+      'ollama/fake-large',
+    ]);
     chat.close();
   });
 
@@ -83,11 +87,17 @@ describe('failures: model fallback, apology, parking', () => {
       headers: { 'x-sb-trace-id': env.traceId },
     });
     // Something that is not an envelope at all is parked at once.
-    ch.publish(`${stack.prefix}.inbound`, 'in.0.web', Buffer.from('{"hello":"world"}'), { persistent: true, messageId: 'junk-1' });
+    ch.publish(`${stack.prefix}.inbound`, 'in.0.web', Buffer.from('{"hello":"world"}'), {
+      persistent: true,
+      messageId: 'junk-1',
+    });
     await ch.waitForConfirms();
 
     for (let i = 0; i < 5; i++) {
-      await postMessage(stack.web.url, stack.token, { conversationId: 'conv-healthy', text: `still here ${i}` });
+      await postMessage(stack.web.url, stack.token, {
+        conversationId: 'conv-healthy',
+        text: `still here ${i}`,
+      });
     }
     await okChat.waitForReplies(5);
     expect(okChat.replies.map((r) => r.text)).toEqual([0, 1, 2, 3, 4].map((i) => `echo: still here ${i}`));

@@ -23,7 +23,10 @@ describe('message path: HTTP and WebSocket in, worker, model, reply out', () => 
 
   it('answers an HTTP message over the WebSocket of its conversation', async () => {
     const chat = await new ChatClient(stack.web.url, stack.token, 'conv-http-ws').connect();
-    const res = await postMessage(stack.web.url, stack.token, { conversationId: 'conv-http-ws', text: 'hello there' });
+    const res = await postMessage(stack.web.url, stack.token, {
+      conversationId: 'conv-http-ws',
+      text: 'hello there',
+    });
     expect(res.status).toBe(202);
     expect(res.body.id).toMatch(/^web:web:/);
     const [reply] = await chat.waitForReplies(1);
@@ -47,7 +50,12 @@ describe('message path: HTTP and WebSocket in, worker, model, reply out', () => 
     const replies = await chat.waitForReplies(2);
     expect(replies.map((r) => r.text)).toEqual(['echo: first', 'echo: second']);
     const second = llm.calls.find((c) => c.messages.at(-1)?.content === 'second');
-    expect(second?.messages.map((m) => m.content)).toEqual([expect.any(String), 'first', 'echo: first', 'second']);
+    expect(second?.messages.map((m) => m.content)).toEqual([
+      expect.any(String),
+      'first',
+      'echo: first',
+      'second',
+    ]);
     chat.close();
   });
 
@@ -56,7 +64,10 @@ describe('message path: HTTP and WebSocket in, worker, model, reply out', () => 
     const chat = await new ChatClient(stack.web.url, stack.token, 'conv-order').connect();
     const ids: string[] = [];
     for (let i = 0; i < 10; i++) {
-      const res = await postMessage(stack.web.url, stack.token, { conversationId: 'conv-order', text: `message ${i}` });
+      const res = await postMessage(stack.web.url, stack.token, {
+        conversationId: 'conv-order',
+        text: `message ${i}`,
+      });
       expect(res.status).toBe(202);
       ids.push(String(res.body.id));
     }
@@ -65,15 +76,26 @@ describe('message path: HTTP and WebSocket in, worker, model, reply out', () => 
     expect(replies.map((r) => r.inReplyTo)).toEqual(ids);
     // Serialised turns: each model call saw every earlier exchange of the conversation.
     const calls = llm.calls.filter((c) => String(c.messages.at(-1)?.content).startsWith('message '));
-    expect(calls.map((c) => c.messages.length)).toEqual(Array.from({ length: 10 }, (_, i) => Math.min(2 + 2 * i, 21)));
+    expect(calls.map((c) => c.messages.length)).toEqual(
+      Array.from({ length: 10 }, (_, i) => Math.min(2 + 2 * i, 21)),
+    );
     llm.setLatency(0);
     chat.close();
   });
 
   it('serves a repeated client id once', async () => {
     const chat = await new ChatClient(stack.web.url, stack.token, 'conv-idem').connect();
-    const a = await postMessage(stack.web.url, stack.token, { conversationId: 'conv-idem', text: 'once', id: 'client-1' });
-    const b = await postMessage(stack.web.url, stack.token, { conversationId: 'conv-idem', text: 'once' }, { 'idempotency-key': 'client-1' });
+    const a = await postMessage(stack.web.url, stack.token, {
+      conversationId: 'conv-idem',
+      text: 'once',
+      id: 'client-1',
+    });
+    const b = await postMessage(
+      stack.web.url,
+      stack.token,
+      { conversationId: 'conv-idem', text: 'once' },
+      { 'idempotency-key': 'client-1' },
+    );
     expect(a.body.id).toBe(b.body.id);
     await chat.waitForReplies(1);
     chat.send('after', 'client-2');
@@ -101,14 +123,49 @@ describe('message path: HTTP and WebSocket in, worker, model, reply out', () => 
   it('refuses malformed, oversized and unauthenticated requests with a reason, publishing nothing', async () => {
     const url = stack.web.url;
     const cases: Array<[string, Awaited<ReturnType<typeof postMessage>>, number, RegExp]> = [
-      ['no token', await postMessage(url, undefined, { conversationId: 'conv-bad', text: 'x' }), 401, /bearer/i],
-      ['wrong token', await postMessage(url, 'not-the-token-at-all', { conversationId: 'conv-bad', text: 'x' }), 401, /invalid/i],
-      ['malformed json', await postMessage(url, stack.token, '{"conversationId": "conv-bad", "text": '), 400, /json/i],
+      [
+        'no token',
+        await postMessage(url, undefined, { conversationId: 'conv-bad', text: 'x' }),
+        401,
+        /bearer/i,
+      ],
+      [
+        'wrong token',
+        await postMessage(url, 'not-the-token-at-all', { conversationId: 'conv-bad', text: 'x' }),
+        401,
+        /invalid/i,
+      ],
+      [
+        'malformed json',
+        await postMessage(url, stack.token, '{"conversationId": "conv-bad", "text": '),
+        400,
+        /json/i,
+      ],
       ['missing text', await postMessage(url, stack.token, { conversationId: 'conv-bad' }), 400, /text/],
-      ['bad conversation id', await postMessage(url, stack.token, { conversationId: '../../etc', text: 'x' }), 400, /conversationId/],
-      ['empty text', await postMessage(url, stack.token, { conversationId: 'conv-bad', text: '   ' }), 400, /empty/],
-      ['text too long', await postMessage(url, stack.token, { conversationId: 'conv-bad', text: 'x'.repeat(16_001) }), 413, /longer than/],
-      ['body too large', await postMessage(url, stack.token, { conversationId: 'conv-bad', text: 'x'.repeat(300_000) }), 413, /large/i],
+      [
+        'bad conversation id',
+        await postMessage(url, stack.token, { conversationId: '../../etc', text: 'x' }),
+        400,
+        /conversationId/,
+      ],
+      [
+        'empty text',
+        await postMessage(url, stack.token, { conversationId: 'conv-bad', text: '   ' }),
+        400,
+        /empty/,
+      ],
+      [
+        'text too long',
+        await postMessage(url, stack.token, { conversationId: 'conv-bad', text: 'x'.repeat(16_001) }),
+        413,
+        /longer than/,
+      ],
+      [
+        'body too large',
+        await postMessage(url, stack.token, { conversationId: 'conv-bad', text: 'x'.repeat(300_000) }),
+        413,
+        /large/i,
+      ],
     ];
     for (const [name, res, status, reason] of cases) {
       expect(res.status, name).toBe(status);
@@ -129,7 +186,9 @@ describe('message path: HTTP and WebSocket in, worker, model, reply out', () => 
   it('refuses a WebSocket without a valid token', async () => {
     const chat = new ChatClient(stack.web.url, 'wrong-token-wrong-token', 'conv-ws-bad');
     await expect(chat.connect()).rejects.toThrow(/socket closed with 4401/);
-    expect(chat.frames).toContainEqual(expect.objectContaining({ type: 'error', code: 'SB_ERR_UNAUTHORIZED' }));
+    expect(chat.frames).toContainEqual(
+      expect.objectContaining({ type: 'error', code: 'SB_ERR_UNAUTHORIZED' }),
+    );
   });
 
   it('exposes health, readiness and metrics', async () => {
@@ -140,8 +199,12 @@ describe('message path: HTTP and WebSocket in, worker, model, reply out', () => 
       const metrics = await (await fetch(`${svc.url}/metrics`)).text();
       expect(metrics).toMatch(/^switchboard_process_cpu_user_seconds_total/m);
     }
-    const workerMetrics = await Promise.all(stack.workers.map(async (w) => (await fetch(`${w.url}/metrics`)).text()));
-    await waitFor('turn counters', () => workerMetrics.some((m) => /switchboard_turns_total\{[^}]*outcome="answered"/.test(m)));
+    const workerMetrics = await Promise.all(
+      stack.workers.map(async (w) => (await fetch(`${w.url}/metrics`)).text()),
+    );
+    await waitFor('turn counters', () =>
+      workerMetrics.some((m) => /switchboard_turns_total\{[^}]*outcome="answered"/.test(m)),
+    );
     // Two workers split the partitions between them.
     const held = workerMetrics.map((m) => Number(/switchboard_partitions_held\S* (\d+)/.exec(m)?.[1] ?? 0));
     expect(held.reduce((a, b) => a + b, 0)).toBe(4);

@@ -34,7 +34,10 @@ describe('OpenAI-compatible API, driven by the official openai SDK', () => {
       ],
     });
     expect(res.object).toBe('chat.completion');
-    expect(res.choices[0]?.message).toMatchObject({ role: 'assistant', content: 'echo: what is the disk usage?' });
+    expect(res.choices[0]?.message).toMatchObject({
+      role: 'assistant',
+      content: 'echo: what is the disk usage?',
+    });
     expect(res.choices[0]?.finish_reason).toBe('stop');
     const call = llm.calls.find((c) => c.messages.at(-1)?.content === 'what is the disk usage?');
     expect(call?.messages).toEqual([
@@ -71,9 +74,14 @@ describe('OpenAI-compatible API, driven by the official openai SDK', () => {
       client.chat.completions.create({ model: 'gpt-4', messages: [{ role: 'user', content: 'hi' }] }),
     ).rejects.toMatchObject({ status: 404, message: expect.stringContaining('use "switchboard"') });
     await expect(
-      client.chat.completions.create({ model: 'switchboard', messages: [{ role: 'assistant', content: 'hi' }] }),
+      client.chat.completions.create({
+        model: 'switchboard',
+        messages: [{ role: 'assistant', content: 'hi' }],
+      }),
     ).rejects.toMatchObject({ status: 400, message: expect.stringContaining('last message') });
-    await expect(client.chat.completions.create({ model: 'switchboard', messages: [] })).rejects.toMatchObject({
+    await expect(
+      client.chat.completions.create({ model: 'switchboard', messages: [] }),
+    ).rejects.toMatchObject({
       status: 400,
     });
   });

@@ -12,20 +12,36 @@ async function exactlyOnce(db: pg.Pool, ids: string[]) {
     "SELECT in_reply_to, count(*)::int AS n FROM messages WHERE role = 'assistant' AND in_reply_to = ANY($1) GROUP BY 1",
     [ids],
   );
-  const outbox = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM outbox WHERE message_id = ANY($1)", [
-    ids.map((id) => `reply:${id}`),
-  ]);
-  return { answered: rows.rows.length, maxPerMessage: Math.max(0, ...rows.rows.map((r) => r.n)), outbox: outbox.rows[0]!.n };
+  const outbox = await db.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM outbox WHERE message_id = ANY($1)',
+    [ids.map((id) => `reply:${id}`)],
+  );
+  return {
+    answered: rows.rows.length,
+    maxPerMessage: Math.max(0, ...rows.rows.map((r) => r.n)),
+    outbox: outbox.rows[0]!.n,
+  };
 }
 
 /** Sends with a client id and retries on 503, as the API docs tell clients to during a broker restart. */
-async function sendReliably(url: string, token: string, conversationId: string, text: string, id: string): Promise<string> {
-  return waitFor(`accepted ${id}`, async () => {
-    const r = await postMessage(url, token, { conversationId, text, id }).catch(() => undefined);
-    if (r?.status === 202) return String(r.body.id);
-    if (r && r.status !== 503) throw new Error(`unexpected ${r.status}: ${JSON.stringify(r.body)}`);
-    return undefined;
-  }, 60_000, 200);
+async function sendReliably(
+  url: string,
+  token: string,
+  conversationId: string,
+  text: string,
+  id: string,
+): Promise<string> {
+  return waitFor(
+    `accepted ${id}`,
+    async () => {
+      const r = await postMessage(url, token, { conversationId, text, id }).catch(() => undefined);
+      if (r?.status === 202) return String(r.body.id);
+      if (r && r.status !== 503) throw new Error(`unexpected ${r.status}: ${JSON.stringify(r.body)}`);
+      return undefined;
+    },
+    60_000,
+    200,
+  );
 }
 
 describe('resilience: worker crashes, graceful stops and broker restarts lose nothing', () => {
@@ -51,7 +67,9 @@ describe('resilience: worker crashes, graceful stops and broker restarts lose no
 
   async function openChats(prefix: string, n: number): Promise<ChatClient[]> {
     const list = await Promise.all(
-      Array.from({ length: n }, (_, i) => new ChatClient(stack.web.url, stack.token, `${prefix}-${i}`).connect()),
+      Array.from({ length: n }, (_, i) =>
+        new ChatClient(stack.web.url, stack.token, `${prefix}-${i}`).connect(),
+      ),
     );
     chats.push(...list);
     return list;
@@ -63,7 +81,10 @@ describe('resilience: worker crashes, graceful stops and broker restarts lose no
     const ids: string[] = [];
     for (let i = 0; i < 8; i++) {
       for (const c of convs) {
-        const r = await postMessage(stack.web.url, stack.token, { conversationId: c.conversationId, text: `${c.conversationId} #${i}` });
+        const r = await postMessage(stack.web.url, stack.token, {
+          conversationId: c.conversationId,
+          text: `${c.conversationId} #${i}`,
+        });
         ids.push(String(r.body.id));
       }
     }
@@ -76,7 +97,9 @@ describe('resilience: worker crashes, graceful stops and broker restarts lose no
 
     for (const c of convs) {
       const replies = await c.waitForReplies(8, 30_000);
-      expect(replies.map((r) => r.text)).toEqual(Array.from({ length: 8 }, (_, i) => `echo: ${c.conversationId} #${i}`));
+      expect(replies.map((r) => r.text)).toEqual(
+        Array.from({ length: 8 }, (_, i) => `echo: ${c.conversationId} #${i}`),
+      );
     }
     const counts = await exactlyOnce(db, ids);
     expect(counts).toEqual({ answered: 24, maxPerMessage: 1, outbox: 24 });
@@ -91,7 +114,10 @@ describe('resilience: worker crashes, graceful stops and broker restarts lose no
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {
       for (const c of convs) {
-        const r = await postMessage(stack.web.url, stack.token, { conversationId: c.conversationId, text: `${c.conversationId} #${i}` });
+        const r = await postMessage(stack.web.url, stack.token, {
+          conversationId: c.conversationId,
+          text: `${c.conversationId} #${i}`,
+        });
         ids.push(String(r.body.id));
       }
     }
@@ -103,7 +129,9 @@ describe('resilience: worker crashes, graceful stops and broker restarts lose no
 
     for (const c of convs) {
       const replies = await c.waitForReplies(5, 30_000);
-      expect(replies.map((r) => r.text)).toEqual(Array.from({ length: 5 }, (_, i) => `echo: ${c.conversationId} #${i}`));
+      expect(replies.map((r) => r.text)).toEqual(
+        Array.from({ length: 5 }, (_, i) => `echo: ${c.conversationId} #${i}`),
+      );
     }
     expect(await exactlyOnce(db, ids)).toEqual({ answered: 20, maxPerMessage: 1, outbox: 20 });
   });
@@ -117,21 +145,42 @@ describe('resilience: worker crashes, graceful stops and broker restarts lose no
     const send = async (count: number) => {
       for (let i = 0; i < count; i++, n++) {
         const c = convs[n % convs.length]!;
-        ids.push(await sendReliably(stack.web.url, stack.token, c.conversationId, `${c.conversationId} n${n}`, `rs-${n}`));
+        ids.push(
+          await sendReliably(
+            stack.web.url,
+            stack.token,
+            c.conversationId,
+            `${c.conversationId} n${n}`,
+            `rs-${n}`,
+          ),
+        );
       }
     };
     await send(12);
     execFileSync('rabbitmqctl', ['stop_app'], { stdio: 'ignore' });
-    await waitFor('services to notice the broker is gone', async () => (await fetch(`${stack.web.url}/readyz`)).status === 503);
+    await waitFor(
+      'services to notice the broker is gone',
+      async () => (await fetch(`${stack.web.url}/readyz`)).status === 503,
+    );
     const during = send(12); // waits (and retries on 503) while the broker is down
     execFileSync('rabbitmqctl', ['start_app'], { stdio: 'ignore' });
     await during;
     await send(12);
 
     for (const svc of [stack.web, ...stack.liveWorkers]) {
-      await waitFor(`${svc.name} ready again`, async () => (await fetch(`${svc.url}/readyz`)).ok, 60_000, 200);
+      await waitFor(
+        `${svc.name} ready again`,
+        async () => (await fetch(`${svc.url}/readyz`)).ok,
+        60_000,
+        200,
+      );
     }
-    await waitFor('every message answered in the database', async () => (await exactlyOnce(db, ids)).answered === ids.length, 60_000, 200);
+    await waitFor(
+      'every message answered in the database',
+      async () => (await exactlyOnce(db, ids)).answered === ids.length,
+      60_000,
+      200,
+    );
     expect(await exactlyOnce(db, ids)).toEqual({ answered: 36, maxPerMessage: 1, outbox: 36 });
     // The open web chats got every reply, once, even those published while they were cut off.
     for (const c of convs) {

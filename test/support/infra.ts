@@ -4,7 +4,8 @@ import pg from 'pg';
 
 /** Where the shared test services are; scripts/test.sh makes sure they run and creates the role. */
 export const AMQP_URL = process.env.TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
-export const ADMIN_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://sbtest:sbtest@127.0.0.1:5432/postgres';
+export const ADMIN_DATABASE_URL =
+  process.env.TEST_DATABASE_URL ?? 'postgres://sbtest:sbtest@127.0.0.1:5432/postgres';
 
 export function uniqueName(prefix: string): string {
   return `${prefix}${randomBytes(4).toString('hex')}`;
@@ -50,7 +51,12 @@ export async function deleteBrokerPrefix(prefix: string, partitions: number, ret
 }
 
 /** Polls until `check` returns a value other than undefined/false, or fails after the deadline. */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20_000, everyMs = 25): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 20_000,
+  everyMs = 25,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastErr: unknown;
   while (Date.now() < deadline) {
@@ -63,5 +69,7 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
     }
     await new Promise((r) => setTimeout(r, everyMs));
   }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? ` (last error: ${String(lastErr)})` : ''}`);
+  throw new Error(
+    `timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? ` (last error: ${String(lastErr)})` : ''}`,
+  );
 }

@@ -54,7 +54,11 @@ export class TestStack {
   }
 
   async startWorker(env: Record<string, string> = {}): Promise<ServiceProcess> {
-    const w = await this.startService('agent-worker', { MODEL_CHAIN: 'ollama/fake-small', ...this.o.workerEnv, ...env });
+    const w = await this.startService('agent-worker', {
+      MODEL_CHAIN: 'ollama/fake-small',
+      ...this.o.workerEnv,
+      ...env,
+    });
     this.workers.push(w);
     return w;
   }

@@ -32,7 +32,9 @@ export class ChatClient {
       this.ws.once('open', () => resolve());
       this.ws.once('error', reject);
     });
-    this.ws.send(JSON.stringify({ type: 'auth', token: this.token, conversationId: this.conversationId, since }));
+    this.ws.send(
+      JSON.stringify({ type: 'auth', token: this.token, conversationId: this.conversationId, since }),
+    );
     await waitFor(
       'ready frame',
       () => {
@@ -49,11 +51,17 @@ export class ChatClient {
   }
 
   get replies(): ReplyFrame[] {
-    return this.frames.filter((f): f is ReplyFrame & Record<string, unknown> => f.type === 'reply') as ReplyFrame[];
+    return this.frames.filter(
+      (f): f is ReplyFrame & Record<string, unknown> => f.type === 'reply',
+    ) as ReplyFrame[];
   }
 
   async waitForReplies(n: number, timeoutMs = 20_000): Promise<ReplyFrame[]> {
-    await waitFor(`${n} replies on ${this.conversationId} (have ${this.replies.length})`, () => this.replies.length >= n, timeoutMs);
+    await waitFor(
+      `${n} replies on ${this.conversationId} (have ${this.replies.length})`,
+      () => this.replies.length >= n,
+      timeoutMs,
+    );
     return this.replies;
   }
 
@@ -62,11 +70,23 @@ export class ChatClient {
   }
 }
 
-export async function postMessage(baseUrl: string, token: string | undefined, body: unknown, headers: Record<string, string> = {}) {
+export async function postMessage(
+  baseUrl: string,
+  token: string | undefined,
+  body: unknown,
+  headers: Record<string, string> = {},
+) {
   const res = await fetch(`${baseUrl}/v1/messages`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers },
+    headers: {
+      'content-type': 'application/json',
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...headers,
+    },
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> & { error?: { code: string; message: string } } };
+  return {
+    status: res.status,
+    body: (await res.json()) as Record<string, unknown> & { error?: { code: string; message: string } },
+  };
 }

@@ -65,7 +65,8 @@ describe('loadConfig', () => {
 
   it('reports every missing key at once', () => {
     const err = configError({});
-    for (const key of ['AMQP_URL', 'DATABASE_URL', 'WIDGET_TOKEN']) expect(err.message).toContain(`${key}: is required`);
+    for (const key of ['AMQP_URL', 'DATABASE_URL', 'WIDGET_TOKEN'])
+      expect(err.message).toContain(`${key}: is required`);
   });
 
   it('names the key of a bad enum value', () => {

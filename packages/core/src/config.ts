@@ -41,7 +41,10 @@ export type CommonConfig = z.infer<typeof commonConfigSchema>;
  * `NAME_FILE` points at a file holding NAME's value (Docker secrets, Vault agent templates).
  * The file wins only when NAME itself is unset, so an explicit value is never silently replaced.
  */
-export function resolveFileVars(env: NodeJS.ProcessEnv, known?: Set<string>): Record<string, string | undefined> {
+export function resolveFileVars(
+  env: NodeJS.ProcessEnv,
+  known?: Set<string>,
+): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = { ...env };
   for (const [key, path] of Object.entries(env)) {
     if (!key.endsWith('_FILE') || !path) continue;

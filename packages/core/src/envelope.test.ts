@@ -52,7 +52,12 @@ function envelopeError(fn: () => unknown): SwitchboardError {
 describe('inbound envelope', () => {
   it('parses a valid envelope and fills in defaults', () => {
     const env = parseInbound(inbound());
-    expect(env).toMatchObject({ id: 'tg:bot1:1001', platform: 'telegram', user: { id: 'u-7' }, text: 'hello' });
+    expect(env).toMatchObject({
+      id: 'tg:bot1:1001',
+      platform: 'telegram',
+      user: { id: 'u-7' },
+      text: 'hello',
+    });
     expect(env.attachments).toEqual([]);
   });
 
@@ -149,7 +154,9 @@ describe('partitionOf', () => {
     }
     // Pinned values: every publisher in every process (and every release, during a rolling
     // upgrade) must agree, or one conversation's turns would be split across partitions.
-    expect(['telegram:bot1:chat-42', 'web:web:abc', 'slack:T1:C9'].map((k) => partitionOf(k, 8))).toEqual([0, 2, 0]);
+    expect(['telegram:bot1:chat-42', 'web:web:abc', 'slack:T1:C9'].map((k) => partitionOf(k, 8))).toEqual([
+      0, 2, 0,
+    ]);
   });
 
   it('spreads 1000 conversations over 8 partitions, using every one, none badly overloaded', () => {

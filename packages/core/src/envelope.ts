@@ -8,7 +8,16 @@ import { ErrorCodes, SwitchboardError } from './errors.ts';
  */
 export const ENVELOPE_VERSION = 1;
 
-export const platformSchema = z.enum(['web', 'api', 'openai', 'telegram', 'slack', 'discord', 'wecom', 'dingtalk']);
+export const platformSchema = z.enum([
+  'web',
+  'api',
+  'openai',
+  'telegram',
+  'slack',
+  'discord',
+  'wecom',
+  'dingtalk',
+]);
 export type Platform = z.infer<typeof platformSchema>;
 
 const id = z.string().min(1).max(256);
@@ -78,7 +87,10 @@ export function newTraceId(): string {
 export function parseInbound(raw: unknown): InboundEnvelope {
   const parsed = inboundEnvelopeSchema.safeParse(raw);
   if (!parsed.success) {
-    throw new SwitchboardError(ErrorCodes.ENVELOPE_INVALID, `invalid inbound envelope: ${z.prettifyError(parsed.error)}`);
+    throw new SwitchboardError(
+      ErrorCodes.ENVELOPE_INVALID,
+      `invalid inbound envelope: ${z.prettifyError(parsed.error)}`,
+    );
   }
   return parsed.data;
 }
@@ -86,7 +98,10 @@ export function parseInbound(raw: unknown): InboundEnvelope {
 export function parseOutbound(raw: unknown): OutboundEnvelope {
   const parsed = outboundEnvelopeSchema.safeParse(raw);
   if (!parsed.success) {
-    throw new SwitchboardError(ErrorCodes.ENVELOPE_INVALID, `invalid outbound envelope: ${z.prettifyError(parsed.error)}`);
+    throw new SwitchboardError(
+      ErrorCodes.ENVELOPE_INVALID,
+      `invalid outbound envelope: ${z.prettifyError(parsed.error)}`,
+    );
   }
   return parsed.data;
 }

@@ -28,16 +28,22 @@ export function createServiceHttp(o: ServiceHttpOptions): FastifyInstance {
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (isSwitchboardError(err)) {
-      if (err.statusCode >= 500) o.log.error(err.message, { error: { code: err.code }, url: { path: req.url } });
+      if (err.statusCode >= 500)
+        o.log.error(err.message, { error: { code: err.code }, url: { path: req.url } });
       return reply.status(err.statusCode).send(errorBody(err.code, err.message));
     }
     const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;
-    if (status >= 500) o.log.error('unhandled error', { error: { message: errorMessage(err) }, url: { path: req.url } });
+    if (status >= 500)
+      o.log.error('unhandled error', { error: { message: errorMessage(err) }, url: { path: req.url } });
     // fastify's own codes (FST_ERR_CTP_BODY_TOO_LARGE, FST_ERR_VALIDATION …) are stable too: pass them on.
-    return reply.status(status).send(errorBody(err.code ?? 'SB_ERR_INTERNAL', status >= 500 ? 'internal error' : err.message));
+    return reply
+      .status(status)
+      .send(errorBody(err.code ?? 'SB_ERR_INTERNAL', status >= 500 ? 'internal error' : err.message));
   });
   app.setNotFoundHandler((req, reply) =>
-    reply.status(404).send(errorBody('SB_ERR_NOT_FOUND', `no route for ${req.method} ${req.url.split('?')[0]}`)),
+    reply
+      .status(404)
+      .send(errorBody('SB_ERR_NOT_FOUND', `no route for ${req.method} ${req.url.split('?')[0]}`)),
   );
 
   app.get('/healthz', async () => ({ status: 'ok' }));

@@ -20,7 +20,11 @@ export function runMain(serviceName: string, start: () => Promise<void>): void {
  * On SIGTERM/SIGINT runs the steps in order (stop intake, drain, close) and exits 0; if they take
  * longer than the timeout, exits 1 so the orchestrator knows the stop was not clean.
  */
-export function handleShutdown(log: Logger, timeoutMs: number, steps: Array<[string, () => Promise<void>]>): void {
+export function handleShutdown(
+  log: Logger,
+  timeoutMs: number,
+  steps: Array<[string, () => Promise<void>]>,
+): void {
   let started = false;
   const shutdown = async (signal: string) => {
     if (started) return;

@@ -7,7 +7,11 @@ import { createLogger, type Logger, traceFields } from './logger.ts';
  * The service's logger with its Console transport swapped for a stream into memory. The format
  * (redaction + ECS) sits on the logger itself, so every transport gets the same line stdout would.
  */
-function capturedLogger(level = 'info'): { log: Logger; lines: () => Array<Record<string, unknown>>; raw: () => string } {
+function capturedLogger(level = 'info'): {
+  log: Logger;
+  lines: () => Array<Record<string, unknown>>;
+  raw: () => string;
+} {
   const log = createLogger('test-service', level);
   let buf = '';
   const sink = new Writable({
@@ -38,7 +42,8 @@ function field(line: Record<string, unknown> | undefined, path: string): unknown
   if (path in line) return line[path];
   const [head, ...rest] = path.split('.');
   const next = line[head!];
-  if (rest.length === 0 || next === null || typeof next !== 'object') return rest.length === 0 ? next : undefined;
+  if (rest.length === 0 || next === null || typeof next !== 'object')
+    return rest.length === 0 ? next : undefined;
   return field(next as Record<string, unknown>, rest.join('.'));
 }
 
@@ -116,7 +121,10 @@ describe('createLogger', () => {
       const amqpUrl = `amqp://switchboard:${secrets.amqpPass}@rabbitmq:5672/vhost`;
       const pgUrl = `postgresql://sb:${secrets.pgPass}@postgres:5432/switchboard`;
       const { log, raw, lines } = capturedLogger();
-      log.error(`cannot connect to ${amqpUrl}`, { error: { message: `connect ECONNREFUSED ${pgUrl}` }, url: { full: pgUrl } });
+      log.error(`cannot connect to ${amqpUrl}`, {
+        error: { message: `connect ECONNREFUSED ${pgUrl}` },
+        url: { full: pgUrl },
+      });
       expectNoSecret(raw());
       const [line] = lines();
       expect(line?.message).toBe('cannot connect to amqp://switchboard:***@rabbitmq:5672/vhost');

@@ -3,7 +3,8 @@ import winston from 'winston';
 
 /** Field names whose values are never written, whatever object they sit in. */
 const SECRET_KEY = /pass(word)?|secret|token|authorization|api[-_]?key|cookie|credential/i;
-const SECRET_VALUE = /(Bearer\s+)[A-Za-z0-9._~+/=-]+|(amqps?|postgres(?:ql)?|redis):\/\/([^:/\s]+):([^@\s]+)@/g;
+const SECRET_VALUE =
+  /(Bearer\s+)[A-Za-z0-9._~+/=-]+|(amqps?|postgres(?:ql)?|redis):\/\/([^:/\s]+):([^@\s]+)@/g;
 
 export function redact(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') {

@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { type InboundEnvelope, type OutboxMessage, type Pool, claimInbox, enqueueOutbox, withTransaction } from '@switchboard/core';
+import {
+  claimInbox,
+  enqueueOutbox,
+  type InboundEnvelope,
+  type OutboxMessage,
+  type Pool,
+  withTransaction,
+} from '@switchboard/core';
 import type { ChatMessage } from './models/provider.ts';
 
 export interface Conversation {
@@ -13,7 +20,15 @@ export interface TurnRecord {
   /** Set when this turn starts a new session (reset or idle timeout). */
   newSessionId?: string;
   inbound: InboundEnvelope;
-  reply: { id: string; text: string; status: 'ok' | 'error'; model?: string; promptTokens?: number; completionTokens?: number; latencyMs: number };
+  reply: {
+    id: string;
+    text: string;
+    status: 'ok' | 'error';
+    model?: string;
+    promptTokens?: number;
+    completionTokens?: number;
+    latencyMs: number;
+  };
   outbox: OutboxMessage;
 }
 

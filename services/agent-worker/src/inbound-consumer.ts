@@ -3,10 +3,10 @@ import {
   type ConsumerHandle,
   type Delivery,
   ENVELOPE_VERSION,
+  errorMessage,
   type InboundEnvelope,
   type Logger,
   type OutboundEnvelope,
-  errorMessage,
   parseInbound,
 } from '@switchboard/core';
 import type { LeaseCallbacks } from './partition-leases.ts';
@@ -44,7 +44,9 @@ export class InboundConsumer implements LeaseCallbacks {
   }
 
   async acquire(partition: number): Promise<void> {
-    const handle = await this.broker.consume(this.broker.names.agentQueue(partition), (d) => this.onDelivery(partition, d));
+    const handle = await this.broker.consume(this.broker.names.agentQueue(partition), (d) =>
+      this.onDelivery(partition, d),
+    );
     this.consumers.set(partition, handle);
     this.log.info('consuming partition', { labels: { partition: String(partition) } });
   }
@@ -71,7 +73,10 @@ export class InboundConsumer implements LeaseCallbacks {
       key = `${env.platform}:${env.botId}:${env.conversationId}`;
     } catch (err) {
       // Nothing will ever make a malformed message valid: park it with the reason straight away.
-      this.log.warn('unreadable inbound message parked', { error: { message: errorMessage(err) }, labels: { queue: d.queue } });
+      this.log.warn('unreadable inbound message parked', {
+        error: { message: errorMessage(err) },
+        labels: { queue: d.queue },
+      });
       void d
         .park(err)
         .then(() => this.hooks.onSettled?.('parked'))
@@ -96,7 +101,10 @@ export class InboundConsumer implements LeaseCallbacks {
       d.ack();
       this.hooks.onSettled?.('acked');
     } catch (err) {
-      const trace = { trace: { id: env.traceId }, labels: { platform: env.platform, conversation: env.conversationId } };
+      const trace = {
+        trace: { id: env.traceId },
+        labels: { platform: env.platform, conversation: env.conversationId },
+      };
       try {
         const result = await d.retryOrPark(err);
         this.log[result === 'parked' ? 'error' : 'warn'](`turn failed; message ${result}`, {
@@ -108,7 +116,10 @@ export class InboundConsumer implements LeaseCallbacks {
         if (result === 'parked') await this.tellUser(env);
       } catch (e) {
         // Left unacknowledged: the broker redelivers it after the channel closes.
-        this.log.error('turn failed and could not be rescheduled', { ...trace, error: { message: errorMessage(e) } });
+        this.log.error('turn failed and could not be rescheduled', {
+          ...trace,
+          error: { message: errorMessage(e) },
+        });
       }
     }
   }

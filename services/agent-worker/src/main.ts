@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
   Broker,
-  OutboxRelay,
   createLogger,
   createMetricsRegistry,
   createPool,
@@ -9,6 +8,7 @@ import {
   handleShutdown,
   markShuttingDown,
   migrate,
+  OutboxRelay,
   pingDatabase,
   runMain,
 } from '@switchboard/core';
@@ -16,7 +16,7 @@ import { loadWorkerConfig } from './config.ts';
 import { ConversationStore } from './conversation-store.ts';
 import { InboundConsumer } from './inbound-consumer.ts';
 import { workerMetrics } from './metrics.ts';
-import { ModelChain, buildModels } from './models/chain.ts';
+import { buildModels, ModelChain } from './models/chain.ts';
 import { PartitionLeases } from './partition-leases.ts';
 import { TurnProcessor } from './turn.ts';
 
@@ -86,7 +86,9 @@ runMain('agent-worker', async () => {
       },
     },
   );
-  const consumer = new InboundConsumer(broker, turns, log, { onSettled: (result) => m.settled.inc({ result }) });
+  const consumer = new InboundConsumer(broker, turns, log, {
+    onSettled: (result) => m.settled.inc({ result }),
+  });
   const leases = new PartitionLeases({
     databaseUrl: cfg.DATABASE_URL,
     prefix: cfg.BROKER_PREFIX,

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type Logger, errorMessage } from '@switchboard/core';
+import { errorMessage, type Logger } from '@switchboard/core';
 import pg from 'pg';
 
 export interface LeaseCallbacks {
@@ -106,7 +106,9 @@ export class PartitionLeases {
       await this.o.callbacks.release(p);
       this.held.delete(p);
       await c.query('SELECT pg_advisory_unlock($1, $2)', [this.ns, p]);
-      this.o.log.info('partition released for rebalancing', { labels: { partition: String(p), workers: String(workers) } });
+      this.o.log.info('partition released for rebalancing', {
+        labels: { partition: String(p), workers: String(workers) },
+      });
     }
     for (const p of this.order) {
       if (this.held.size >= target || this.stopped) break;

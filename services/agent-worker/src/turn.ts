@@ -1,17 +1,17 @@
+import { randomUUID } from 'node:crypto';
 import {
   ENVELOPE_VERSION,
   ErrorCodes,
   type InboundEnvelope,
+  isSwitchboardError,
   type Logger,
   type OutboundEnvelope,
   type TopologyNames,
-  isSwitchboardError,
 } from '@switchboard/core';
-import { randomUUID } from 'node:crypto';
 import type { ConversationStore } from './conversation-store.ts';
+import { trimToBudget } from './conversation-store.ts';
 import type { ModelChain } from './models/chain.ts';
 import type { ChatMessage } from './models/provider.ts';
-import { trimToBudget } from './conversation-store.ts';
 
 export const APOLOGY =
   'Sorry — I could not get an answer from any of my models just now. Your message was received; please try again in a moment.';
@@ -46,41 +46,70 @@ export class TurnProcessor {
   ) {}
 
   async handle(env: InboundEnvelope): Promise<TurnOutcome> {
-    const trace = { trace: { id: env.traceId }, labels: { platform: env.platform, conversation: env.conversationId } };
+    const trace = {
+      trace: { id: env.traceId },
+      labels: { platform: env.platform, conversation: env.conversationId },
+    };
     // A cheap check first: a redelivery of a finished turn must not call the model again.
     if (await this.store.alreadyProcessed(env.id)) {
       this.hooks.onOutcome?.('duplicate', env, 0);
       return 'duplicate';
     }
     const conversation = await this.store.getOrCreate(env);
-    const idle = this.settings.sessionIdleMs > 0 && Date.now() - conversation.lastActivityAt.getTime() > this.settings.sessionIdleMs;
+    const idle =
+      this.settings.sessionIdleMs > 0 &&
+      Date.now() - conversation.lastActivityAt.getTime() > this.settings.sessionIdleMs;
     let newSessionId = idle ? randomUUID() : undefined;
 
     let outcome: TurnOutcome;
-    let reply: { text: string; status: 'ok' | 'error'; model?: string; promptTokens?: number; completionTokens?: number };
+    let reply: {
+      text: string;
+      status: 'ok' | 'error';
+      model?: string;
+      promptTokens?: number;
+      completionTokens?: number;
+    };
     if (env.text.trim() === '/reset') {
       newSessionId = randomUUID();
       outcome = 'reset';
       reply = { text: RESET_REPLY, status: 'ok' };
     } else {
       const history = env.context
-        ? trimToBudget(env.context.filter((m) => m.role !== 'system'), this.settings.contextMaxChars)
+        ? trimToBudget(
+            env.context.filter((m) => m.role !== 'system'),
+            this.settings.contextMaxChars,
+          )
         : newSessionId
           ? []
-          : await this.store.history(conversation, this.settings.contextMaxMessages, this.settings.contextMaxChars);
+          : await this.store.history(
+              conversation,
+              this.settings.contextMaxMessages,
+              this.settings.contextMaxChars,
+            );
       const clientSystem = env.context?.filter((m) => m.role === 'system') ?? [];
       const messages: ChatMessage[] = [
-        ...(clientSystem.length > 0 ? clientSystem : [{ role: 'system' as const, content: this.settings.systemPrompt }]),
+        ...(clientSystem.length > 0
+          ? clientSystem
+          : [{ role: 'system' as const, content: this.settings.systemPrompt }]),
         ...history,
         { role: 'user', content: env.text },
       ];
       try {
         const r = await this.chain.complete(messages, env.traceId);
         outcome = 'answered';
-        reply = { text: r.content, status: 'ok', model: r.model, promptTokens: r.promptTokens, completionTokens: r.completionTokens };
+        reply = {
+          text: r.content,
+          status: 'ok',
+          model: r.model,
+          promptTokens: r.promptTokens,
+          completionTokens: r.completionTokens,
+        };
       } catch (err) {
         if (!isSwitchboardError(err) || err.code !== ErrorCodes.ALL_MODELS_FAILED) throw err;
-        this.log.error('every model failed; sending the apology', { ...trace, error: { code: err.code, message: err.message } });
+        this.log.error('every model failed; sending the apology', {
+          ...trace,
+          error: { code: err.code, message: err.message },
+        });
         outcome = 'apologised';
         reply = { text: APOLOGY, status: 'error' };
       }
@@ -122,7 +151,11 @@ export class TurnProcessor {
     }
     this.hooks.onCommitted?.();
     this.hooks.onOutcome?.(outcome, env, latencyMs / 1000);
-    this.log.info('turn committed', { ...trace, event: { outcome, duration: latencyMs * 1e6 }, labels: { ...trace.labels, model: reply.model } });
+    this.log.info('turn committed', {
+      ...trace,
+      event: { outcome, duration: latencyMs * 1e6 },
+      labels: { ...trace.labels, model: reply.model },
+    });
     return outcome;
   }
 }

@@ -1,18 +1,28 @@
-import { type Broker, type Logger, type MetricsRegistry, type Pool, createServiceHttp, pingDatabase } from '@switchboard/core';
 import websocket from '@fastify/websocket';
+import {
+  type Broker,
+  createServiceHttp,
+  type Logger,
+  type MetricsRegistry,
+  type Pool,
+  pingDatabase,
+} from '@switchboard/core';
 import type { WebSocket } from 'ws';
 import { TokenAuth } from './auth.ts';
 import type { WebConfig } from './config.ts';
 import { Intake } from './intake.ts';
-import { ReplyHub } from './reply-hub.ts';
 import { ReplyStore } from './replies.ts';
+import { ReplyHub } from './reply-hub.ts';
 import { chatPageRoutes } from './routes/chat-page.ts';
 import { messageRoutes } from './routes/messages.ts';
 import { openAiRoutes } from './routes/openai.ts';
 import { wsRoutes } from './routes/ws.ts';
 
 /** Builds the HTTP app; main.ts owns connecting and starting. */
-export async function buildApp(cfg: WebConfig, d: { broker: Broker; pool: Pool; log: Logger; registry: MetricsRegistry; instanceId: string }) {
+export async function buildApp(
+  cfg: WebConfig,
+  d: { broker: Broker; pool: Pool; log: Logger; registry: MetricsRegistry; instanceId: string },
+) {
   const app = createServiceHttp({
     log: d.log,
     registry: d.registry,
@@ -27,15 +37,28 @@ export async function buildApp(cfg: WebConfig, d: { broker: Broker; pool: Pool; 
   await app.register(websocket, { options: { maxPayload: cfg.BODY_LIMIT_BYTES } });
 
   const auth = new TokenAuth(cfg.API_TOKENS);
-  const intake = new Intake(d.broker, { botId: cfg.WEB_BOT_ID, maxChars: cfg.MAX_MESSAGE_CHARS, publishTimeoutMs: cfg.PUBLISH_TIMEOUT_MS });
+  const intake = new Intake(d.broker, d.log, {
+    botId: cfg.WEB_BOT_ID,
+    maxChars: cfg.MAX_MESSAGE_CHARS,
+    publishTimeoutMs: cfg.PUBLISH_TIMEOUT_MS,
+  });
   const replies = new ReplyStore(d.pool);
-  const hub = new ReplyHub(d.broker, replies, d.log, { instanceId: d.instanceId, platforms: ['web', 'openai'] });
+  const hub = new ReplyHub(d.broker, replies, d.log, {
+    instanceId: d.instanceId,
+    platforms: ['web', 'openai'],
+  });
   await hub.start();
   const sockets = new Set<WebSocket>();
 
   messageRoutes(app, { auth, intake, replies, botId: cfg.WEB_BOT_ID });
   wsRoutes(app, { auth, intake, hub, replies, botId: cfg.WEB_BOT_ID, sockets });
-  openAiRoutes(app, { auth, intake, hub, modelName: cfg.ASSISTANT_MODEL_NAME, timeoutMs: cfg.CHAT_COMPLETIONS_TIMEOUT_MS });
+  openAiRoutes(app, {
+    auth,
+    intake,
+    hub,
+    modelName: cfg.ASSISTANT_MODEL_NAME,
+    timeoutMs: cfg.CHAT_COMPLETIONS_TIMEOUT_MS,
+  });
   chatPageRoutes(app);
 
   app.addHook('onClose', async () => {

@@ -21,10 +21,15 @@ export class TokenAuth {
   requireBearer(header: string | undefined): void {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
     if (!m) {
-      throw new SwitchboardError(ErrorCodes.UNAUTHORIZED, 'missing bearer token (Authorization: Bearer <token>)', {
-        statusCode: 401,
-      });
+      throw new SwitchboardError(
+        ErrorCodes.UNAUTHORIZED,
+        'missing bearer token (Authorization: Bearer <token>)',
+        {
+          statusCode: 401,
+        },
+      );
     }
-    if (!this.check(m[1])) throw new SwitchboardError(ErrorCodes.UNAUTHORIZED, 'invalid API token', { statusCode: 401 });
+    if (!this.check(m[1]))
+      throw new SwitchboardError(ErrorCodes.UNAUTHORIZED, 'invalid API token', { statusCode: 401 });
   }
 }

@@ -17,7 +17,10 @@ export const webConfigSchema = z.object({
       }
       return tokens;
     }),
-  WEB_BOT_ID: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default('web'),
+  WEB_BOT_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/)
+    .default('web'),
   MAX_MESSAGE_CHARS: z.coerce.number().int().min(1).max(200_000).default(16_000),
   BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(262_144),
   CHAT_COMPLETIONS_TIMEOUT_MS: z.coerce.number().int().min(1000).default(120_000),
@@ -29,4 +32,5 @@ export const webConfigSchema = z.object({
 
 export type WebConfig = z.infer<typeof webConfigSchema>;
 
-export const loadWebConfig = (env: NodeJS.ProcessEnv = process.env): WebConfig => loadConfig(webConfigSchema, env);
+export const loadWebConfig = (env: NodeJS.ProcessEnv = process.env): WebConfig =>
+  loadConfig(webConfigSchema, env);

@@ -3,17 +3,21 @@ import {
   type Broker,
   ENVELOPE_VERSION,
   ErrorCodes,
+  errorMessage,
   type InboundEnvelope,
+  type Logger,
+  newTraceId,
   type Platform,
   SwitchboardError,
-  newTraceId,
 } from '@switchboard/core';
 import { z } from 'zod';
 
 export const conversationIdSchema = z
   .string()
   .regex(/^[A-Za-z0-9._:-]{1,128}$/, 'conversationId: 1-128 characters of letters, digits, . _ : -');
-export const clientIdSchema = z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'id: 1-128 characters of letters, digits, . _ : -');
+export const clientIdSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9._:-]{1,128}$/, 'id: 1-128 characters of letters, digits, . _ : -');
 
 export interface IntakeRequest {
   platform: Extract<Platform, 'web' | 'openai'>;
@@ -32,6 +36,7 @@ export interface IntakeRequest {
 export class Intake {
   constructor(
     private readonly broker: Broker,
+    private readonly log: Logger,
     private readonly o: { botId: string; maxChars: number; publishTimeoutMs: number },
   ) {}
 
@@ -40,12 +45,18 @@ export class Intake {
       throw new SwitchboardError(ErrorCodes.BAD_REQUEST, 'text must not be empty', { statusCode: 400 });
     }
     if (r.text.includes('\u0000')) {
-      throw new SwitchboardError(ErrorCodes.BAD_REQUEST, 'text must not contain NUL characters', { statusCode: 400 });
+      throw new SwitchboardError(ErrorCodes.BAD_REQUEST, 'text must not contain NUL characters', {
+        statusCode: 400,
+      });
     }
     if (r.text.length > this.o.maxChars) {
-      throw new SwitchboardError(ErrorCodes.PAYLOAD_TOO_LARGE, `text is longer than ${this.o.maxChars} characters`, {
-        statusCode: 413,
-      });
+      throw new SwitchboardError(
+        ErrorCodes.PAYLOAD_TOO_LARGE,
+        `text is longer than ${this.o.maxChars} characters`,
+        {
+          statusCode: 413,
+        },
+      );
     }
     return {
       v: ENVELOPE_VERSION,
@@ -68,11 +79,24 @@ export class Intake {
     // gets a 503 and may retry with the same id without risking a second answer.
     try {
       await this.broker.publishInbound(env, this.o.publishTimeoutMs);
-    } catch (err) {
-      throw new SwitchboardError(ErrorCodes.BROKER_UNAVAILABLE, 'message broker unavailable; the message was not accepted, retry with the same id', {
-        statusCode: 503,
-        cause: err,
+      this.log.info('message accepted', {
+        trace: { id: env.traceId },
+        labels: { platform: env.platform, conversation: env.conversationId, message_id: env.id },
       });
+    } catch (err) {
+      this.log.warn('message refused: broker unavailable', {
+        trace: { id: env.traceId },
+        labels: { platform: env.platform, conversation: env.conversationId },
+        error: { message: errorMessage(err) },
+      });
+      throw new SwitchboardError(
+        ErrorCodes.BROKER_UNAVAILABLE,
+        'message broker unavailable; the message was not accepted, retry with the same id',
+        {
+          statusCode: 503,
+          cause: err,
+        },
+      );
     }
   }
 }

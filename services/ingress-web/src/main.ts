@@ -17,7 +17,10 @@ runMain('ingress-web', async () => {
   const instanceId = randomUUID().slice(0, 8);
   const log = createLogger('ingress-web', cfg.LOG_LEVEL);
   const registry = createMetricsRegistry('ingress-web');
-  const pool = createPool(cfg.DATABASE_URL, log, { max: cfg.DB_POOL_SIZE, applicationName: `ingress-web-${instanceId}` });
+  const pool = createPool(cfg.DATABASE_URL, log, {
+    max: cfg.DB_POOL_SIZE,
+    applicationName: `ingress-web-${instanceId}`,
+  });
   await migrate(pool, log);
   const broker = new Broker(
     {

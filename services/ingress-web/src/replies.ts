@@ -28,7 +28,14 @@ const toReply = (r: Row): StoredReply => ({
 });
 
 export function replyFromEnvelope(e: OutboundEnvelope): StoredReply {
-  return { id: e.id, inReplyTo: e.inReplyTo, text: e.text, status: e.status, model: e.model, createdAt: e.createdAt };
+  return {
+    id: e.id,
+    inReplyTo: e.inReplyTo,
+    text: e.text,
+    status: e.status,
+    model: e.model,
+    createdAt: e.createdAt,
+  };
 }
 
 /** Replies as stored by the workers: the record clients resynchronise from after any gap. */
@@ -45,7 +52,13 @@ export class ReplyStore {
     return { known: r.rows.length > 0, reply: reply ? toReply(reply) : undefined };
   }
 
-  async since(platform: string, botId: string, conversationId: string, since: string, limit = 200): Promise<StoredReply[]> {
+  async since(
+    platform: string,
+    botId: string,
+    conversationId: string,
+    since: string,
+    limit = 200,
+  ): Promise<StoredReply[]> {
     const r = await this.pool.query<Row>(
       `SELECT m.message_id, m.in_reply_to, m.content, m.status, m.model, m.created_at
        FROM messages m JOIN conversations c ON c.id = m.conversation_id

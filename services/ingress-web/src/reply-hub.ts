@@ -1,5 +1,5 @@
-import { type Broker, type Logger, errorMessage, parseOutbound } from '@switchboard/core';
-import { type ReplyStore, type StoredReply, replyFromEnvelope } from './replies.ts';
+import { type Broker, errorMessage, type Logger, parseOutbound } from '@switchboard/core';
+import { type ReplyStore, replyFromEnvelope, type StoredReply } from './replies.ts';
 
 type Listener = (reply: StoredReply) => void;
 
@@ -41,7 +41,8 @@ export class ReplyHub {
     await this.broker.addSetup(async (ch) => {
       // Exclusive: the queue lives and dies with this instance's connection.
       await ch.assertQueue(this.queue, { exclusive: true, autoDelete: true, durable: false });
-      for (const p of this.o.platforms) await ch.bindQueue(this.queue, this.broker.names.outbound, `out.${p}.#`);
+      for (const p of this.o.platforms)
+        await ch.bindQueue(this.queue, this.broker.names.outbound, `out.${p}.#`);
       if (!first) setImmediate(() => void this.resync());
       first = false;
     });
@@ -60,7 +61,10 @@ export class ReplyHub {
     );
   }
 
-  private dispatch(reply: StoredReply, env: { platform: string; botId: string; conversationId: string }): void {
+  private dispatch(
+    reply: StoredReply,
+    env: { platform: string; botId: string; conversationId: string },
+  ): void {
     if (this.seen.has(reply.id)) return;
     this.seen.set(reply.id, true);
     if (this.seen.size > (this.o.seenMax ?? 50_000)) this.seen.delete(this.seen.keys().next().value!);
@@ -69,7 +73,9 @@ export class ReplyHub {
       this.byMessage.delete(reply.inReplyTo);
       waiter(reply);
     }
-    const subs = this.byConversation.get(ReplyHub.conversationKey(env.platform, env.botId, env.conversationId));
+    const subs = this.byConversation.get(
+      ReplyHub.conversationKey(env.platform, env.botId, env.conversationId),
+    );
     for (const s of subs ?? []) {
       if (reply.createdAt > s.cursor) s.cursor = reply.createdAt;
       s.listener(reply);
@@ -77,7 +83,13 @@ export class ReplyHub {
   }
 
   /** Follows a conversation; returns the unsubscribe function. */
-  subscribe(platform: string, botId: string, conversationId: string, cursor: string, listener: Listener): () => void {
+  subscribe(
+    platform: string,
+    botId: string,
+    conversationId: string,
+    cursor: string,
+    listener: Listener,
+  ): () => void {
     const key = ReplyHub.conversationKey(platform, botId, conversationId);
     const sub: Subscription = { key, cursor, listener };
     const set = this.byConversation.get(key) ?? new Set();
@@ -90,7 +102,10 @@ export class ReplyHub {
   }
 
   /** Resolves with the reply to one message. Register before publishing so a fast reply is not missed. */
-  waitFor(messageId: string, timeoutMs: number): { reply: Promise<StoredReply | undefined>; cancel: () => void } {
+  waitFor(
+    messageId: string,
+    timeoutMs: number,
+  ): { reply: Promise<StoredReply | undefined>; cancel: () => void } {
     let timer: NodeJS.Timeout | undefined;
     const reply = new Promise<StoredReply | undefined>((resolve) => {
       this.byMessage.set(messageId, resolve);

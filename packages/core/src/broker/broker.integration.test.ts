@@ -102,9 +102,14 @@ describe('Broker against RabbitMQ (quorum queues)', () => {
   });
 
   it('makes the partition queues quorum queues: declaring one as classic is refused', async () => {
-    const classicArgs = { ...workQueueArgs(opts, { 'x-single-active-consumer': true }), 'x-queue-type': 'classic' };
+    const classicArgs = {
+      ...workQueueArgs(opts, { 'x-single-active-consumer': true }),
+      'x-queue-type': 'classic',
+    };
     await expect(
-      onScratchChannel((c) => c.assertQueue(broker.names.agentQueue(0), { durable: true, arguments: classicArgs })),
+      onScratchChannel((c) =>
+        c.assertQueue(broker.names.agentQueue(0), { durable: true, arguments: classicArgs }),
+      ),
     ).rejects.toThrow(/PRECONDITION_FAILED.*x-queue-type/);
     // The same declaration with the quorum type is accepted: the topology is idempotent.
     await expect(
@@ -199,7 +204,9 @@ describe('Broker against RabbitMQ (quorum queues)', () => {
       if (d.messageId !== env.id) return d.ack();
       seen.push(d.attempt);
       await d.retryOrPark(
-        new SwitchboardError(ErrorCodes.ENVELOPE_INVALID, 'invalid inbound envelope: text too long', { retryable: false }),
+        new SwitchboardError(ErrorCodes.ENVELOPE_INVALID, 'invalid inbound envelope: text too long', {
+          retryable: false,
+        }),
       );
     });
     try {

@@ -1,10 +1,10 @@
 import amqp, { type AmqpConnectionManager, type ChannelWrapper } from 'amqp-connection-manager';
 import type { Channel, ConsumeMessage } from 'amqplib';
-import { ErrorCodes, SwitchboardError, errorMessage, isSwitchboardError } from '../errors.ts';
 import type { InboundEnvelope, OutboundEnvelope } from '../envelope.ts';
+import { ErrorCodes, errorMessage, isSwitchboardError, SwitchboardError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { partitionOf } from './partition.ts';
-import { Headers, type TopologyOptions, declareTopology, topologyNames } from './topology.ts';
+import { declareTopology, Headers, type TopologyOptions, topologyNames } from './topology.ts';
 
 export interface BrokerOptions extends TopologyOptions {
   url: string;
@@ -90,10 +90,12 @@ export class Broker {
       for (const h of this.onConnectHooks) h();
     });
     this.conn.on('disconnect', ({ err }) => {
-      if (!this.closing) this.log.warn('broker disconnected; reconnecting', { error: { message: errorMessage(err) } });
+      if (!this.closing)
+        this.log.warn('broker disconnected; reconnecting', { error: { message: errorMessage(err) } });
     });
     this.conn.on('connectFailed', ({ err }) => {
-      if (!this.closing) this.log.warn('broker connect failed; retrying', { error: { message: errorMessage(err) } });
+      if (!this.closing)
+        this.log.warn('broker connect failed; retrying', { error: { message: errorMessage(err) } });
     });
 
     const topo: TopologyOptions = this.opts;
@@ -139,11 +141,15 @@ export class Broker {
         timeout: o.timeoutMs,
       });
     } catch (err) {
-      throw new SwitchboardError(ErrorCodes.PUBLISH_FAILED, `publish to ${exchange} failed: ${errorMessage(err)}`, {
-        retryable: true,
-        statusCode: 503,
-        cause: err,
-      });
+      throw new SwitchboardError(
+        ErrorCodes.PUBLISH_FAILED,
+        `publish to ${exchange} failed: ${errorMessage(err)}`,
+        {
+          retryable: true,
+          statusCode: 503,
+          cause: err,
+        },
+      );
     }
   }
 
@@ -183,7 +189,10 @@ export class Broker {
         Promise.resolve()
           .then(() => handler(delivery))
           .catch((err) => {
-            this.log.error('consumer handler failed', { error: { message: errorMessage(err) }, labels: { queue } });
+            this.log.error('consumer handler failed', {
+              error: { message: errorMessage(err) },
+              labels: { queue },
+            });
           });
       },
       { prefetch: opts.prefetch ?? this.opts.prefetch, noAck: false, exclusive: opts.exclusive },

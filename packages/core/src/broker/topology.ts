@@ -88,7 +88,10 @@ export async function declareTopology(ch: Channel, opts: TopologyOptions): Promi
 
   for (let p = 0; p < opts.partitions; p++) {
     const q = n.agentQueue(p);
-    await ch.assertQueue(q, { durable: true, arguments: workQueueArgs(opts, { 'x-single-active-consumer': true }) });
+    await ch.assertQueue(q, {
+      durable: true,
+      arguments: workQueueArgs(opts, { 'x-single-active-consumer': true }),
+    });
     await ch.bindQueue(q, n.inbound, `in.${p}.#`);
     await ch.bindQueue(q, n.requeue, q);
   }

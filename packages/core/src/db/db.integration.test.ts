@@ -2,9 +2,15 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqplib from 'amqplib';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AMQP_URL, createTestDatabase, deleteBrokerPrefix, uniqueName, waitFor } from '../../../../test/support/infra.ts';
+import {
+  AMQP_URL,
+  createTestDatabase,
+  deleteBrokerPrefix,
+  uniqueName,
+  waitFor,
+} from '../../../../test/support/infra.ts';
 import { Broker } from '../broker/broker.ts';
 import { Headers } from '../broker/topology.ts';
 import { ErrorCodes, SwitchboardError } from '../errors.ts';
@@ -150,7 +156,9 @@ describe('inbox and outbox', () => {
   }
 
   async function sentAt(messageId: string): Promise<Date | null | undefined> {
-    const r = await pool.query<{ sent_at: Date | null }>('SELECT sent_at FROM outbox WHERE message_id = $1', [messageId]);
+    const r = await pool.query<{ sent_at: Date | null }>('SELECT sent_at FROM outbox WHERE message_id = $1', [
+      messageId,
+    ]);
     return r.rows[0]?.sent_at;
   }
 
@@ -187,9 +195,10 @@ describe('inbox and outbox', () => {
       const secondClaim = claimInbox(second, id, 'trace-2');
       // The second transaction is blocked on the first one's uncommitted row.
       await waitFor('the second claim to wait on a lock', async () => {
-        const r = await pool.query(`SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'`, [
-          secondPid,
-        ]);
+        const r = await pool.query(
+          `SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'`,
+          [secondPid],
+        );
         return (r.rowCount ?? 0) > 0;
       });
       await first.query('COMMIT');
@@ -221,9 +230,10 @@ describe('inbox and outbox', () => {
       expect(first.fields.routingKey).toBe('out.web.bot1');
       expect(JSON.parse(first.content.toString())).toEqual({ id: ids[0], text: `reply ${ids[0]}` });
       await waitFor('every row to be marked sent', async () => {
-        const r = await pool.query('SELECT count(*)::int AS n FROM outbox WHERE message_id LIKE $1 AND sent_at IS NOT NULL', [
-          `${tag}%`,
-        ]);
+        const r = await pool.query(
+          'SELECT count(*)::int AS n FROM outbox WHERE message_id LIKE $1 AND sent_at IS NOT NULL',
+          [`${tag}%`],
+        );
         return r.rows[0].n === ids.length;
       });
       // Nothing is published twice.
@@ -244,7 +254,9 @@ describe('inbox and outbox', () => {
       await waitFor('the row to arrive', () => receivedIds(id).length === 1);
       await relay.flush();
       expect(receivedIds(id)).toHaveLength(1);
-      expect(JSON.parse(received.find((m) => m.properties.messageId === id)!.content.toString())).toMatchObject({ id });
+      expect(
+        JSON.parse(received.find((m) => m.properties.messageId === id)!.content.toString()),
+      ).toMatchObject({ id });
     } finally {
       await relay.stop();
     }

@@ -1,13 +1,15 @@
-import { readFileSync, readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
-import { ErrorCodes, SwitchboardError, errorMessage } from '../errors.ts';
+import { ErrorCodes, errorMessage, SwitchboardError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 
 /** The bundled services find migrations through SB_MIGRATIONS_DIR; from source they sit beside the package. */
 export function migrationsDir(): string {
-  return process.env.SB_MIGRATIONS_DIR ?? resolve(dirname(fileURLToPath(import.meta.url)), '../../migrations');
+  return (
+    process.env.SB_MIGRATIONS_DIR ?? resolve(dirname(fileURLToPath(import.meta.url)), '../../migrations')
+  );
 }
 
 // Any fixed number works; it only has to be the same in every service so concurrent starts queue up.
@@ -29,7 +31,9 @@ export async function migrate(pool: pg.Pool, log: Logger, dir = migrationsDir())
       'CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
     );
     const done = new Set(
-      (await client.query<{ version: string }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version),
+      (await client.query<{ version: string }>('SELECT version FROM schema_migrations')).rows.map(
+        (r) => r.version,
+      ),
     );
     for (const file of files) {
       if (done.has(file)) continue;
@@ -41,9 +45,13 @@ export async function migrate(pool: pg.Pool, log: Logger, dir = migrationsDir())
         await client.query('COMMIT');
       } catch (err) {
         await client.query('ROLLBACK').catch(() => {});
-        throw new SwitchboardError(ErrorCodes.MIGRATION_FAILED, `migration ${file} failed: ${errorMessage(err)}`, {
-          cause: err,
-        });
+        throw new SwitchboardError(
+          ErrorCodes.MIGRATION_FAILED,
+          `migration ${file} failed: ${errorMessage(err)}`,
+          {
+            cause: err,
+          },
+        );
       }
       applied.push(file);
       log.info('migration applied', { labels: { migration: file } });

@@ -77,7 +77,9 @@ export class OutboxRelay {
       try {
         while ((await this.drainOnce()) === (this.opts.batchSize ?? 256) && !this.stopped) {}
       } catch (err) {
-        this.log.warn('outbox relay pass failed; rows stay queued', { error: { message: errorMessage(err) } });
+        this.log.warn('outbox relay pass failed; rows stay queued', {
+          error: { message: errorMessage(err) },
+        });
         return;
       }
     } while (this.again && !this.stopped);
@@ -103,12 +105,16 @@ export class OutboxRelay {
       // One confirm channel keeps publish order, so firing them together preserves row order.
       await Promise.all(
         rows.map((r) =>
-          this.broker.publish(r.exchange, r.routing_key, r.payload, { messageId: r.message_id, traceId: r.trace_id }),
+          this.broker.publish(r.exchange, r.routing_key, r.payload, {
+            messageId: r.message_id,
+            traceId: r.trace_id,
+          }),
         ),
       );
-      await client.query('UPDATE outbox SET sent_at = now(), attempts = attempts + 1 WHERE id = ANY($1::bigint[])', [
-        rows.map((r) => r.id),
-      ]);
+      await client.query(
+        'UPDATE outbox SET sent_at = now(), attempts = attempts + 1 WHERE id = ANY($1::bigint[])',
+        [rows.map((r) => r.id)],
+      );
       await client.query('COMMIT');
       this.opts.onPublished?.(rows.length);
       return rows.length;

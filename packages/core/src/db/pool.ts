@@ -1,11 +1,15 @@
 import pg from 'pg';
-import type { Logger } from '../logger.ts';
 import { errorMessage } from '../errors.ts';
+import type { Logger } from '../logger.ts';
 
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
 
-export function createPool(url: string, log: Logger, opts: { max?: number; applicationName?: string } = {}): pg.Pool {
+export function createPool(
+  url: string,
+  log: Logger,
+  opts: { max?: number; applicationName?: string } = {},
+): pg.Pool {
   const pool = new pg.Pool({
     connectionString: url,
     max: opts.max ?? 10,

@@ -1,5 +1,11 @@
 import { Ollama } from 'ollama';
-import { type ChatMessage, type ChatModel, type ChatResult, ModelCallError, classifyStatus } from './provider.ts';
+import {
+  type ChatMessage,
+  type ChatModel,
+  type ChatResult,
+  classifyStatus,
+  ModelCallError,
+} from './provider.ts';
 
 /** Ollama's native /api/chat through the `ollama` package. */
 export class OllamaModel implements ChatModel {
@@ -18,8 +24,13 @@ export class OllamaModel implements ChatModel {
     const client = new Ollama({ host: this.host, fetch: (input, init) => fetch(input, { ...init, signal }) });
     try {
       const res = await client.chat({ model: this.model, messages, stream: false });
-      if (typeof res?.message?.content !== 'string') throw new ModelCallError('no message in response', 'bad_response');
-      return { content: res.message.content, promptTokens: res.prompt_eval_count, completionTokens: res.eval_count };
+      if (typeof res?.message?.content !== 'string')
+        throw new ModelCallError('no message in response', 'bad_response');
+      return {
+        content: res.message.content,
+        promptTokens: res.prompt_eval_count,
+        completionTokens: res.eval_count,
+      };
     } catch (err) {
       throw toModelError(err, signal);
     }
@@ -30,7 +41,9 @@ function toModelError(err: unknown, signal: AbortSignal): ModelCallError {
   if (err instanceof ModelCallError) return err;
   if (signal.aborted) return new ModelCallError('timed out', 'timeout');
   const e = err as { name?: string; status_code?: number; message?: string };
-  if (e?.name === 'ResponseError') return new ModelCallError(e.message ?? 'error', classifyStatus(e.status_code), e.status_code);
-  if (err instanceof SyntaxError) return new ModelCallError(`malformed response: ${err.message}`, 'bad_response');
+  if (e?.name === 'ResponseError')
+    return new ModelCallError(e.message ?? 'error', classifyStatus(e.status_code), e.status_code);
+  if (err instanceof SyntaxError)
+    return new ModelCallError(`malformed response: ${err.message}`, 'bad_response');
   return new ModelCallError(e?.message ?? String(err), 'network');
 }

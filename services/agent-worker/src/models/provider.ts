@@ -22,7 +22,13 @@ export interface ChatModel {
 export class ModelCallError extends Error {
   constructor(
     message: string,
-    readonly reason: 'rate_limited' | 'server_error' | 'timeout' | 'network' | 'bad_response' | 'client_error',
+    readonly reason:
+      | 'rate_limited'
+      | 'server_error'
+      | 'timeout'
+      | 'network'
+      | 'bad_response'
+      | 'client_error',
     readonly status?: number,
   ) {
     super(message);

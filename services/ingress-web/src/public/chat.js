@@ -25,7 +25,15 @@ function setStatus(text, online) {
 function connect() {
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
   ws = new WebSocket(`${proto}//${location.host}/v1/ws`);
-  ws.onopen = () => ws.send(JSON.stringify({ type: 'auth', token: session.token, conversationId: session.conversationId, since: lastReplyAt }));
+  ws.onopen = () =>
+    ws.send(
+      JSON.stringify({
+        type: 'auth',
+        token: session.token,
+        conversationId: session.conversationId,
+        since: lastReplyAt,
+      }),
+    );
   ws.onmessage = (ev) => {
     const m = JSON.parse(ev.data);
     if (m.type === 'ready') {

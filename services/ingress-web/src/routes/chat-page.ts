@@ -21,7 +21,10 @@ export function chatPageRoutes(app: FastifyInstance, dir = publicDir()) {
     app.get(path, async (_req, reply) =>
       reply
         .header('content-type', type)
-        .header('content-security-policy', "default-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'")
+        .header(
+          'content-security-policy',
+          "default-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'",
+        )
         .header('x-content-type-options', 'nosniff')
         .header('referrer-policy', 'no-referrer')
         .header('cache-control', 'no-cache')

@@ -2,28 +2,31 @@ import { ErrorCodes, SwitchboardError } from '@switchboard/core';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { TokenAuth } from '../auth.ts';
-import { type Intake, clientIdSchema, conversationIdSchema } from '../intake.ts';
+import { clientIdSchema, conversationIdSchema, type Intake } from '../intake.ts';
 import type { ReplyStore } from '../replies.ts';
 
 const postBody = z.object({
   conversationId: conversationIdSchema,
   text: z.string({ error: 'text: required string' }),
   id: clientIdSchema.optional(),
-  user: z
-    .object({ id: z.string().min(1).max(128), name: z.string().max(256).optional() })
-    .optional(),
+  user: z.object({ id: z.string().min(1).max(128), name: z.string().max(256).optional() }).optional(),
 });
 
 export function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown): T {
   const r = schema.safeParse(value);
   if (!r.success) {
-    throw new SwitchboardError(ErrorCodes.BAD_REQUEST, z.prettifyError(r.error).replaceAll('\n', '; '), { statusCode: 400 });
+    throw new SwitchboardError(ErrorCodes.BAD_REQUEST, z.prettifyError(r.error).replaceAll('\n', '; '), {
+      statusCode: 400,
+    });
   }
   return r.data;
 }
 
 /** The plain HTTP API: accept a message (202) and look its reply up. */
-export function messageRoutes(app: FastifyInstance, d: { auth: TokenAuth; intake: Intake; replies: ReplyStore; botId: string }) {
+export function messageRoutes(
+  app: FastifyInstance,
+  d: { auth: TokenAuth; intake: Intake; replies: ReplyStore; botId: string },
+) {
   app.post('/v1/messages', async (req, reply) => {
     d.auth.requireBearer(req.headers.authorization);
     const body = parseOrThrow(postBody, req.body);
@@ -38,7 +41,9 @@ export function messageRoutes(app: FastifyInstance, d: { auth: TokenAuth; intake
       clientId,
     });
     await d.intake.publish(env);
-    return reply.status(202).send({ id: env.id, conversationId: env.conversationId, traceId: env.traceId, status: 'accepted' });
+    return reply
+      .status(202)
+      .send({ id: env.id, conversationId: env.conversationId, traceId: env.traceId, status: 'accepted' });
   });
 
   app.get<{ Params: { id: string } }>('/v1/messages/:id', async (req) => {

@@ -4,8 +4,8 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import type { TokenAuth } from '../auth.ts';
 import type { Intake } from '../intake.ts';
-import type { ReplyHub } from '../reply-hub.ts';
 import type { StoredReply } from '../replies.ts';
+import type { ReplyHub } from '../reply-hub.ts';
 import { parseOrThrow } from './messages.ts';
 
 const contentPart = z.object({ type: z.string(), text: z.string().optional() });
@@ -43,20 +43,29 @@ export function openAiRoutes(
 ) {
   app.get('/v1/models', async (req) => {
     d.auth.requireBearer(req.headers.authorization);
-    return { object: 'list', data: [{ id: d.modelName, object: 'model', created: 0, owned_by: 'switchboard' }] };
+    return {
+      object: 'list',
+      data: [{ id: d.modelName, object: 'model', created: 0, owned_by: 'switchboard' }],
+    };
   });
 
   app.post('/v1/chat/completions', async (req, reply) => {
     d.auth.requireBearer(req.headers.authorization);
     const body = parseOrThrow(chatBody, req.body);
     if (body.model !== d.modelName) {
-      throw new SwitchboardError(ErrorCodes.NOT_FOUND, `model "${body.model}" does not exist; use "${d.modelName}"`, {
-        statusCode: 404,
-      });
+      throw new SwitchboardError(
+        ErrorCodes.NOT_FOUND,
+        `model "${body.model}" does not exist; use "${d.modelName}"`,
+        {
+          statusCode: 404,
+        },
+      );
     }
     const last = body.messages.at(-1)!;
     if (last.role !== 'user') {
-      throw new SwitchboardError(ErrorCodes.BAD_REQUEST, 'the last message must have role "user"', { statusCode: 400 });
+      throw new SwitchboardError(ErrorCodes.BAD_REQUEST, 'the last message must have role "user"', {
+        statusCode: 400,
+      });
     }
     const context = body.messages.slice(0, -1).flatMap((m) => {
       const role = m.role === 'developer' ? 'system' : m.role;
@@ -80,7 +89,8 @@ export function openAiRoutes(
     reply.header('x-switchboard-trace-id', env.traceId);
     const id = `chatcmpl-${env.traceId}`;
     const created = Math.floor(Date.now() / 1000);
-    if (body.stream) return streamAnswer(reply, waiter.reply, { id, created, model: d.modelName, messageId: env.id });
+    if (body.stream)
+      return streamAnswer(reply, waiter.reply, { id, created, model: d.modelName, messageId: env.id });
 
     const answer = await waiter.reply;
     if (!answer) throw timeoutError(env.id);
@@ -89,7 +99,14 @@ export function openAiRoutes(
       object: 'chat.completion',
       created,
       model: d.modelName,
-      choices: [{ index: 0, message: { role: 'assistant', content: answer.text }, finish_reason: 'stop', logprobs: null }],
+      choices: [
+        {
+          index: 0,
+          message: { role: 'assistant', content: answer.text },
+          finish_reason: 'stop',
+          logprobs: null,
+        },
+      ],
       usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 },
     };
   });

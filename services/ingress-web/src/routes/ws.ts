@@ -3,9 +3,9 @@ import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
 import { z } from 'zod';
 import type { TokenAuth } from '../auth.ts';
-import { type Intake, clientIdSchema, conversationIdSchema } from '../intake.ts';
-import type { ReplyHub } from '../reply-hub.ts';
+import { clientIdSchema, conversationIdSchema, type Intake } from '../intake.ts';
 import type { ReplyStore } from '../replies.ts';
+import type { ReplyHub } from '../reply-hub.ts';
 
 const authMsg = z.object({
   type: z.literal('auth'),
@@ -26,7 +26,14 @@ const AUTH_TIMEOUT_MS = 10_000;
  */
 export function wsRoutes(
   app: FastifyInstance,
-  d: { auth: TokenAuth; intake: Intake; hub: ReplyHub; replies: ReplyStore; botId: string; sockets: Set<WebSocket> },
+  d: {
+    auth: TokenAuth;
+    intake: Intake;
+    hub: ReplyHub;
+    replies: ReplyStore;
+    botId: string;
+    sockets: Set<WebSocket>;
+  },
 ) {
   app.get('/v1/ws', { websocket: true }, (socket) => {
     d.sockets.add(socket);
@@ -53,23 +60,35 @@ export function wsRoutes(
       }
       if (!session) {
         const a = authMsg.safeParse(data);
-        if (!a.success) return fail('SB_ERR_BAD_REQUEST', `first frame must be {type:"auth", token, conversationId}: ${z.prettifyError(a.error)}`);
+        if (!a.success)
+          return fail(
+            'SB_ERR_BAD_REQUEST',
+            `first frame must be {type:"auth", token, conversationId}: ${z.prettifyError(a.error)}`,
+          );
         if (!d.auth.check(a.data.token)) {
           fail('SB_ERR_UNAUTHORIZED', 'invalid API token');
           return socket.close(4401, 'unauthorized');
         }
         clearTimeout(authTimer);
-        session = { conversationId: a.data.conversationId, userId: a.data.user?.id ?? 'web', userName: a.data.user?.name };
+        session = {
+          conversationId: a.data.conversationId,
+          userId: a.data.user?.id ?? 'web',
+          userName: a.data.user?.name,
+        };
         const cursor = a.data.since ?? new Date().toISOString();
-        unsubscribe = d.hub.subscribe('web', d.botId, session.conversationId, cursor, (r) => send({ type: 'reply', ...r }));
+        unsubscribe = d.hub.subscribe('web', d.botId, session.conversationId, cursor, (r) =>
+          send({ type: 'reply', ...r }),
+        );
         send({ type: 'ready', conversationId: session.conversationId });
         if (a.data.since) {
-          for (const r of await d.replies.since('web', d.botId, session.conversationId, a.data.since)) send({ type: 'reply', ...r });
+          for (const r of await d.replies.since('web', d.botId, session.conversationId, a.data.since))
+            send({ type: 'reply', ...r });
         }
         return;
       }
       const m = chatMsg.safeParse(data);
-      if (!m.success) return fail('SB_ERR_BAD_REQUEST', `expected {type:"message", text}: ${z.prettifyError(m.error)}`);
+      if (!m.success)
+        return fail('SB_ERR_BAD_REQUEST', `expected {type:"message", text}: ${z.prettifyError(m.error)}`);
       try {
         const env = d.intake.build({
           platform: 'web',
@@ -82,7 +101,8 @@ export function wsRoutes(
         await d.intake.publish(env);
         send({ type: 'accepted', id: env.id, clientId: m.data.id, traceId: env.traceId });
       } catch (err) {
-        if (isSwitchboardError(err)) return send({ type: 'error', code: err.code, message: err.message, clientId: m.data.id });
+        if (isSwitchboardError(err))
+          return send({ type: 'error', code: err.code, message: err.message, clientId: m.data.id });
         fail('SB_ERR_INTERNAL', 'internal error');
       }
     });
