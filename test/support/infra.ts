@@ -50,7 +50,7 @@ export async function deleteBrokerPrefix(prefix: string, partitions: number, ret
   await conn.close().catch(() => {});
 }
 
-/** Polls until `check` returns a value other than undefined/false, or fails after the deadline. */
+/** Polls until `check` returns a truthy value, or fails after the deadline. */
 export async function waitFor<T>(
   what: string,
   check: () => Promise<T | undefined | false> | T | undefined | false,
@@ -62,7 +62,7 @@ export async function waitFor<T>(
   while (Date.now() < deadline) {
     try {
       const v = await check();
-      if (v !== undefined && v !== false) return v as T;
+      if (v) return v as T;
     } catch (err) {
       lastErr = err;
       if ((err as Error).message?.startsWith('socket closed')) break;
