@@ -128,7 +128,7 @@ describe('createLogger', () => {
       expectNoSecret(raw());
       const [line] = lines();
       expect(line?.message).toBe('cannot connect to amqp://switchboard:***@rabbitmq:5672/vhost');
-      expect((line?.url as { full: string }).full).toBe('postgresql://sb:***@postgres:5432/switchboard');
+      expect(field(line, 'url.full')).toBe('postgresql://sb:***@postgres:5432/switchboard');
     });
 
     it('masks the password of a redis URL with an empty user name (redis://:password@host)', () => {

@@ -4,7 +4,7 @@ import winston from 'winston';
 /** Field names whose values are never written, whatever object they sit in. */
 const SECRET_KEY = /pass(word)?|secret|token|authorization|api[-_]?key|cookie|credential/i;
 const SECRET_VALUE =
-  /(Bearer\s+)[A-Za-z0-9._~+/=-]+|(amqps?|postgres(?:ql)?|redis):\/\/([^:/\s]+):([^@\s]+)@/g;
+  /((?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]+|(amqps?|postgres(?:ql)?|rediss?|https?):\/\/([^:/\s@]*):([^@\s]+)@/g;
 
 export function redact(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') {
@@ -13,7 +13,13 @@ export function redact(value: unknown, depth = 0): unknown {
     );
   }
   if (depth > 6 || value === null || typeof value !== 'object') return value;
-  if (value instanceof Error) return value;
+  if (value instanceof Error) {
+    // A connection error's message often quotes the URL it failed on, password included.
+    const copy = new Error(redact(value.message) as string);
+    copy.name = value.name;
+    copy.stack = redact(value.stack ?? '') as string;
+    return copy;
+  }
   if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) {

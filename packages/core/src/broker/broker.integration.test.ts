@@ -52,6 +52,7 @@ describe('Broker against RabbitMQ (quorum queues)', () => {
     await broker.start();
     amqp = await amqplib.connect(AMQP_URL);
     ch = await amqp.createChannel();
+    ch.on('error', (err) => log.error('test channel failed', { error: { message: String(err) } }));
   });
 
   afterAll(async () => {
@@ -69,16 +70,6 @@ describe('Broker against RabbitMQ (quorum queues)', () => {
       return await fn(c);
     } finally {
       await c.close().catch(() => {});
-    }
-  }
-
-  /** Takes every message currently in `queue`. */
-  async function drain(queue: string): Promise<amqplib.GetMessage[]> {
-    const out: amqplib.GetMessage[] = [];
-    for (;;) {
-      const m = await ch.get(queue, { noAck: true });
-      if (m === false) return out;
-      out.push(m);
     }
   }
 
@@ -139,15 +130,24 @@ describe('Broker against RabbitMQ (quorum queues)', () => {
     expect(new Set(expected).size).toBe(PARTITIONS);
     for (const e of envs) await broker.publishInbound(e);
 
-    const got = new Map<string, { partition: number; msg: amqplib.GetMessage }>();
-    await waitFor('every message to be routed', async () => {
-      for (let p = 0; p < PARTITIONS; p++) {
-        for (const msg of await drain(broker.names.agentQueue(p))) {
-          got.set(String(msg.properties.messageId), { partition: p, msg });
-        }
-      }
-      return got.size >= envs.length;
-    });
+    // Quorum queues with a single active consumer refuse basic.get: read them as a worker would.
+    const got = new Map<string, { partition: number; msg: amqplib.ConsumeMessage }>();
+    const tags: string[] = [];
+    for (let p = 0; p < PARTITIONS; p++) {
+      const { consumerTag } = await ch.consume(
+        broker.names.agentQueue(p),
+        (msg) => {
+          if (msg) got.set(String(msg.properties.messageId), { partition: p, msg });
+        },
+        { noAck: true },
+      );
+      tags.push(consumerTag);
+    }
+    try {
+      await waitFor('every message to be routed', () => envs.every((e) => got.has(e.id)));
+    } finally {
+      for (const t of tags) await ch.cancel(t);
+    }
     envs.forEach((e, i) => {
       const g = got.get(e.id);
       expect(g?.partition, e.conversationId).toBe(expected[i]);

@@ -12,7 +12,9 @@ export interface TopologyOptions {
 export const Headers = {
   traceId: 'x-sb-trace-id',
   attempts: 'x-sb-attempts',
-  retryTier: 'x-sb-retry-tier',
+  // NOTE: not `x-`: a headers exchange ignores binding arguments starting with `x-` under
+  // `x-match: all`, which would bind every tier to every retry.
+  retryTier: 'sb-retry-tier',
   originQueue: 'x-sb-origin-queue',
   parkReason: 'x-sb-parking-reason',
   parkCode: 'x-sb-error-code',

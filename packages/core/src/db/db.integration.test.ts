@@ -244,7 +244,7 @@ describe('inbox and outbox', () => {
     }
   });
 
-  it('does not publish a row a duplicate message id would add twice', async () => {
+  it('publishes a message enqueued twice under one message id only once', async () => {
     const id = uniqueName('dup-');
     await withTransaction(pool, (c) => enqueueOutbox(c, outboxMessage(id)));
     await withTransaction(pool, (c) => enqueueOutbox(c, { ...outboxMessage(id), payload: { other: true } }));

@@ -24,12 +24,22 @@ export function parseModelChain(spec: string): ModelSpec[] {
     let model = entry.slice(slash + 1);
     let timeoutMs: number | undefined;
     const at = model.lastIndexOf('@');
-    if (at > 0 && /^\d+$/.test(model.slice(at + 1))) {
+    if (at > 0 && /^-?\d+$/.test(model.slice(at + 1))) {
       timeoutMs = Number(model.slice(at + 1));
       model = model.slice(0, at);
     }
     const parsed = modelSpecSchema.safeParse({ provider, model, timeoutMs });
-    if (!parsed.success) throw new Error(`"${entry}": provider must be ollama or openai`);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      const field = String(issue.path[0]);
+      const why =
+        field === 'provider'
+          ? 'provider must be ollama or openai'
+          : field === 'model'
+            ? 'model name is empty'
+            : 'timeout must be a positive number of milliseconds';
+      throw new Error(`"${entry}": ${why}`);
+    }
     return parsed.data;
   });
 }
