@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   Broker,
+  brokerOptions,
   createLogger,
   createMetricsRegistry,
   createPool,
@@ -29,19 +30,7 @@ runMain('agent-worker', async () => {
 
   const pool = createPool(cfg.DATABASE_URL, log, { max: cfg.DB_POOL_SIZE, applicationName: workerId });
   await migrate(pool, log);
-  const broker = new Broker(
-    {
-      url: cfg.AMQP_URL,
-      prefix: cfg.BROKER_PREFIX,
-      queueType: cfg.BROKER_QUEUE_TYPE,
-      partitions: cfg.BROKER_PARTITIONS,
-      prefetch: cfg.BROKER_PREFETCH,
-      retryDelaysMs: cfg.RETRY_DELAYS_MS,
-      maxAttempts: cfg.MAX_ATTEMPTS,
-      connectionName: workerId,
-    },
-    log,
-  );
+  const broker = new Broker(brokerOptions(cfg, { connectionName: workerId }), log);
   await broker.start();
 
   const relay = new OutboxRelay(pool, broker, log, {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   Broker,
+  brokerOptions,
   createLogger,
   createMetricsRegistry,
   createPool,
@@ -23,17 +24,10 @@ runMain('ingress-web', async () => {
   });
   await migrate(pool, log);
   const broker = new Broker(
-    {
-      url: cfg.AMQP_URL,
-      prefix: cfg.BROKER_PREFIX,
-      queueType: cfg.BROKER_QUEUE_TYPE,
-      partitions: cfg.BROKER_PARTITIONS,
-      prefetch: cfg.BROKER_PREFETCH,
-      retryDelaysMs: cfg.RETRY_DELAYS_MS,
-      maxAttempts: cfg.MAX_ATTEMPTS,
+    brokerOptions(cfg, {
       publishTimeoutMs: cfg.PUBLISH_TIMEOUT_MS,
       connectionName: `ingress-web-${instanceId}`,
-    },
+    }),
     log,
   );
   await broker.start();

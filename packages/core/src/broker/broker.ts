@@ -1,5 +1,6 @@
 import amqp, { type AmqpConnectionManager, type ChannelWrapper } from 'amqp-connection-manager';
 import type { Channel, ConsumeMessage } from 'amqplib';
+import type { CommonConfig } from '../config.ts';
 import type { InboundEnvelope, OutboundEnvelope } from '../envelope.ts';
 import { ErrorCodes, errorMessage, isSwitchboardError, SwitchboardError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
@@ -15,6 +16,32 @@ export interface BrokerOptions extends TopologyOptions {
   publishTimeoutMs?: number;
   /** Upper bound of the reconnect backoff. */
   maxReconnectDelayMs?: number;
+}
+
+/** Broker options from the shared settings, so every service configures the broker the same way. */
+export function brokerOptions(
+  cfg: Pick<
+    CommonConfig,
+    | 'AMQP_URL'
+    | 'BROKER_PREFIX'
+    | 'BROKER_QUEUE_TYPE'
+    | 'BROKER_PARTITIONS'
+    | 'BROKER_PREFETCH'
+    | 'RETRY_DELAYS_MS'
+    | 'MAX_ATTEMPTS'
+  >,
+  extra: Partial<BrokerOptions> = {},
+): BrokerOptions {
+  return {
+    url: cfg.AMQP_URL,
+    prefix: cfg.BROKER_PREFIX,
+    queueType: cfg.BROKER_QUEUE_TYPE,
+    partitions: cfg.BROKER_PARTITIONS,
+    prefetch: cfg.BROKER_PREFETCH,
+    retryDelaysMs: cfg.RETRY_DELAYS_MS,
+    maxAttempts: cfg.MAX_ATTEMPTS,
+    ...extra,
+  };
 }
 
 export interface PublishOptions {
