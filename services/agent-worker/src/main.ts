@@ -58,6 +58,7 @@ runMain('agent-worker', async () => {
   const turns = new TurnProcessor(
     new ConversationStore(pool),
     chain,
+    (id, m) => relay.publishCommitted(id, m),
     broker.names,
     {
       systemPrompt: cfg.SYSTEM_PROMPT,
@@ -67,7 +68,6 @@ runMain('agent-worker', async () => {
     },
     log,
     {
-      onCommitted: () => relay.kick(),
       onOutcome: (outcome, env, latency) => {
         m.turns.inc({ platform: env.platform, outcome });
         if (outcome === 'apologised') m.allModelsFailed.inc();

@@ -6,6 +6,7 @@ import {
   isSwitchboardError,
   type Logger,
   type OutboundEnvelope,
+  type OutboxMessage,
   type TopologyNames,
 } from '@switchboard/core';
 import type { ConversationStore } from './conversation-store.ts';
@@ -28,8 +29,10 @@ export type TurnOutcome = 'answered' | 'apologised' | 'reset' | 'duplicate';
 
 export interface TurnHooks {
   onOutcome?(outcome: TurnOutcome, env: InboundEnvelope, latencySeconds: number): void;
-  onCommitted?(): void;
 }
+
+/** Where a committed reply goes next: OutboxRelay.publishCommitted. */
+export type PublishCommitted = (outboxId: string, m: OutboxMessage) => Promise<void>;
 
 /**
  * One inbound message in, one reply out: history, model chain, and a single transaction that stores
@@ -39,6 +42,7 @@ export class TurnProcessor {
   constructor(
     private readonly store: ConversationStore,
     private readonly chain: ModelChain,
+    private readonly publish: PublishCommitted,
     private readonly names: TopologyNames,
     private readonly settings: TurnSettings,
     private readonly log: Logger,
@@ -50,12 +54,13 @@ export class TurnProcessor {
       trace: { id: env.traceId },
       labels: { platform: env.platform, conversation: env.conversationId },
     };
-    // A cheap check first: a redelivery of a finished turn must not call the model again.
-    if (await this.store.alreadyProcessed(env.id)) {
+    const loaded = await this.store.load(env, this.settings.contextMaxMessages);
+    // A redelivery of a finished turn must not call the model again.
+    if (loaded.processed) {
       this.hooks.onOutcome?.('duplicate', env, 0);
       return 'duplicate';
     }
-    const conversation = await this.store.getOrCreate(env);
+    const { conversation } = loaded;
     const idle =
       this.settings.sessionIdleMs > 0 &&
       Date.now() - conversation.lastActivityAt.getTime() > this.settings.sessionIdleMs;
@@ -81,11 +86,7 @@ export class TurnProcessor {
           )
         : newSessionId
           ? []
-          : await this.store.history(
-              conversation,
-              this.settings.contextMaxMessages,
-              this.settings.contextMaxChars,
-            );
+          : trimToBudget(loaded.history, this.settings.contextMaxChars);
       const clientSystem = env.context?.filter((m) => m.role === 'system') ?? [];
       const messages: ChatMessage[] = [
         ...(clientSystem.length > 0
@@ -132,24 +133,26 @@ export class TurnProcessor {
       createdAt: new Date().toISOString(),
       traceId: env.traceId,
     };
-    const committed = await this.store.commitTurn({
+    const outbox: OutboxMessage = {
+      exchange: this.names.outbound,
+      routingKey: this.names.outboundKey(env.platform, env.botId),
+      messageId: replyId,
+      payload: outbound,
+      traceId: env.traceId,
+    };
+    const outboxId = await this.store.commitTurn({
       conversation,
       newSessionId,
       inbound: env,
       reply: { id: replyId, latencyMs, ...reply },
-      outbox: {
-        exchange: this.names.outbound,
-        routingKey: this.names.outboundKey(env.platform, env.botId),
-        messageId: replyId,
-        payload: outbound,
-        traceId: env.traceId,
-      },
+      outbox,
     });
-    if (!committed) {
+    if (!outboxId) {
       this.hooks.onOutcome?.('duplicate', env, 0);
       return 'duplicate';
     }
-    this.hooks.onCommitted?.();
+    // Awaited inside the conversation's turn, so its replies leave in order.
+    await this.publish(outboxId, outbox);
     this.hooks.onOutcome?.(outcome, env, latencyMs / 1000);
     this.log.info('turn committed', {
       ...trace,

@@ -109,7 +109,11 @@ export class Broker {
         this.reconnectDelay = Math.min(this.reconnectDelay * 2, maxDelay);
         return [this.opts.url];
       },
-      connectionOptions: { clientProperties: { connection_name: this.opts.connectionName ?? 'switchboard' } },
+      // Without TCP_NODELAY small frames (a publish, its confirm) wait on Nagle's algorithm.
+      connectionOptions: {
+        noDelay: true,
+        clientProperties: { connection_name: this.opts.connectionName ?? 'switchboard' },
+      },
     });
     this.conn.on('connect', () => {
       this.reconnectDelay = 100;
