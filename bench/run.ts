@@ -9,9 +9,10 @@ import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
+import { type ProcessStack, startProcessStack } from '../scripts/lib/process-stack.ts';
 import { deleteBrokerPrefix } from '../test/support/infra.ts';
-import { ProcSampler } from './lib/proc-stats.ts';
-import { type BenchStack, createDatabase, dropDatabase, startBenchStack } from './lib/stack.ts';
+import { AMQP_URL, createDatabase, dropDatabase, pgTransactions } from './lib/db.ts';
+import { cpuByComm, machineCpu, ProcSampler } from './lib/proc-stats.ts';
 import { round, summarise } from './lib/stats.ts';
 
 const USAGE = `usage: npm run bench -- [options]
@@ -100,6 +101,8 @@ const prefix = `bench${runId}`;
 const partitions = Number(opt.env.BROKER_PARTITIONS ?? 8);
 const retryTiers = (opt.env.RETRY_DELAYS_MS ?? '1000,5000,30000').split(',').length;
 
+const INFRA_COMMS = ['beam.smp', 'postgres'];
+
 const say = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
 
 // ---------------------------------------------------------------------------------------------
@@ -125,7 +128,9 @@ async function httpPoster(baseUrl: string, token: string, connections: number): 
   const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
   try {
     const spec = 'undici';
-    const undici = (await import(spec)) as { Pool: new (url: string, o: { connections: number }) => UndiciPool };
+    const undici = (await import(spec)) as {
+      Pool: new (url: string, o: { connections: number }) => UndiciPool;
+    };
     const pool = new undici.Pool(baseUrl, { connections });
     return {
       name: 'undici.Pool',
@@ -198,7 +203,13 @@ let serviceWarnings = 0;
 let stopping = false;
 
 function onFrame(data: WebSocket.RawData): void {
-  const f = JSON.parse(data.toString()) as { type: string; inReplyTo?: string; status?: string; clientId?: string; message?: string };
+  const f = JSON.parse(data.toString()) as {
+    type: string;
+    inReplyTo?: string;
+    status?: string;
+    clientId?: string;
+    message?: string;
+  };
   if (f.type === 'reply') {
     const now = performance.now();
     // inReplyTo is the envelope id, `web:<botId>:<client id>`; our client ids contain no ':'.
@@ -296,7 +307,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * Runs one phase to completion: every message answered, or nothing happened for the drain timeout
  * (closed loop: no reply and no send; open loop: counted from the last send once all are sent).
  */
-async function runPhase(p: Phase, rate: number | undefined): Promise<'complete' | 'drain-timeout' | 'interrupted'> {
+async function runPhase(
+  p: Phase,
+  rate: number | undefined,
+): Promise<'complete' | 'drain-timeout' | 'interrupted'> {
   const C = conversations.length;
   if (rate === undefined) {
     // Closed loop: one message in flight per conversation; the next leaves when its reply arrived.
@@ -327,7 +341,8 @@ async function runPhase(p: Phase, rate: number | undefined): Promise<'complete' 
     if (p.answered >= p.total) return 'complete';
     const now = performance.now();
     const quietSince = rate === undefined ? Math.max(p.lastSendAt, p.lastReplyAt) : p.lastSendAt;
-    if ((rate === undefined || p.sent >= p.total) && now - quietSince > opt.drainTimeoutMs) return 'drain-timeout';
+    if ((rate === undefined || p.sent >= p.total) && now - quietSince > opt.drainTimeoutMs)
+      return 'drain-timeout';
     await sleep(20);
   }
 }
@@ -349,7 +364,7 @@ function progress(p: Phase, startedAt: number): NodeJS.Timeout {
 // ---------------------------------------------------------------------------------------------
 // Set-up, run, clean-up.
 
-let stack: BenchStack | undefined;
+let stack: ProcessStack | undefined;
 let sampler: ProcSampler | undefined;
 let dbCreated = false;
 let cleaning: Promise<void> | undefined;
@@ -361,7 +376,8 @@ function cleanup(): Promise<void> {
     for (const c of conversations) c.ws.terminate();
     await http?.close().catch(() => {});
     if (stack) await stack.stop().catch((err: Error) => say(`stopping the stack: ${err.message}`));
-    if (dbCreated) await dropDatabase(dbName).catch((err: Error) => say(`dropping ${dbName}: ${err.message}`));
+    if (dbCreated)
+      await dropDatabase(dbName).catch((err: Error) => say(`dropping ${dbName}: ${err.message}`));
     await deleteBrokerPrefix(prefix, partitions, retryTiers).catch((err: Error) =>
       say(`deleting broker prefix ${prefix}: ${err.message}`),
     );
@@ -378,14 +394,26 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 async function main(): Promise<number> {
-  say(`run ${runId}: database ${dbName}, broker prefix ${prefix}, ${opt.queueType} queues, ${opt.workers} workers`);
+  say(
+    `run ${runId}: database ${dbName}, broker prefix ${prefix}, ${opt.queueType} queues, ${opt.workers} workers`,
+  );
   const databaseUrl = await createDatabase(dbName);
   dbCreated = true;
-  stack = await startBenchStack({
+  stack = await startProcessStack({
     workers: opt.workers,
+    model: 'fake',
     fakeLatencyMs: opt.llmLatencyMs,
-    databaseUrl,
-    env: { ...opt.env, BROKER_PREFIX: prefix, BROKER_QUEUE_TYPE: opt.queueType, LOG_LEVEL: opt.logLevel },
+    webPort: 0,
+    bundled: true,
+    env: {
+      ...opt.env,
+      AMQP_URL,
+      DATABASE_URL: databaseUrl,
+      API_TOKENS: randomBytes(24).toString('base64url'),
+      BROKER_PREFIX: prefix,
+      BROKER_QUEUE_TYPE: opt.queueType,
+      LOG_LEVEL: opt.logLevel,
+    },
     onLine: (svc, line) => {
       serviceWarnings++;
       if (serviceWarnings <= 50) process.stderr.write(`[${svc}] ${line}\n`);
@@ -412,13 +440,17 @@ async function main(): Promise<number> {
     warmEnd = await runPhase(warm, undefined);
     clearInterval(t);
     say(`warm-up ${warmEnd}: ${warm.answered}/${warm.sent} answered`);
-    await sleep(500);
+    // Lets the last warm-up replies land and PostgreSQL flush its statistics before the window opens.
+    await sleep(1100);
   }
   if (stopping) return 130;
 
   const p = new Phase('measured', opt.messages);
   const cpuBefore = sampler.snapshot();
   const benchCpuBefore = process.cpuUsage();
+  const infraBefore = cpuByComm(INFRA_COMMS);
+  const machineBefore = machineCpu();
+  const pgBefore = await pgTransactions(dbName);
   const startedAt = performance.now();
   const t = progress(p, startedAt);
   const ended = await runPhase(p, opt.rate);
@@ -426,6 +458,12 @@ async function main(): Promise<number> {
   const endedAt = ended === 'complete' ? p.lastReplyAt : performance.now();
   const cpuUsed = sampler.since(cpuBefore);
   const benchCpu = process.cpuUsage(benchCpuBefore);
+  const infraAfter = cpuByComm(INFRA_COMMS);
+  const machineAfter = machineCpu();
+  const machineTotal = Math.max(1, machineAfter.total - machineBefore.total);
+  // Backends report their counters at most once a second, hence the pause; approximate still.
+  await sleep(1100);
+  const pgAfter = await pgTransactions(dbName);
   if (ended === 'interrupted') return 130;
   say(`measured run ${ended}: ${p.answered}/${p.sent} answered`);
 
@@ -462,11 +500,18 @@ async function main(): Promise<number> {
     send_errors: p.sendErrors,
     unknown_replies: unknownReplies,
     ws_closed: wsClosedUnexpectedly,
+    service_log_lines: serviceWarnings,
     ended,
     warmup: opt.warmup,
     warmup_lost: warm.sent - warm.answered,
     log_level: opt.logLevel,
     http_client: http.name,
+    // Context, not part of our services' numbers: the broker and database on the same machine.
+    rabbitmq_cpu_ms: round((infraAfter['beam.smp'] ?? 0) - (infraBefore['beam.smp'] ?? 0), 0),
+    postgres_cpu_ms: round((infraAfter.postgres ?? 0) - (infraBefore.postgres ?? 0), 0),
+    machine_cpu_busy_pct: round((100 * (machineAfter.busy - machineBefore.busy)) / machineTotal, 0),
+    machine_cpu_steal_pct: round((100 * (machineAfter.steal - machineBefore.steal)) / machineTotal, 0),
+    pg_xact_per_msg: round((pgAfter - pgBefore) / Math.max(1, p.sent), 1),
     services: stack.services.map((s, i) => ({
       name: s.name,
       pid: s.proc.pid,

@@ -146,3 +146,36 @@ export class ProcSampler {
     return now.map((c, i) => c - (snap[i] ?? 0));
   }
 }
+
+/**
+ * CPU time (ms) of every process whose command name is one of `comms`, summed per name: for the
+ * third-party servers on the machine (beam.smp for RabbitMQ, postgres). Processes that exit between
+ * two readings drop out, so a difference of two readings is a lower bound.
+ */
+export function cpuByComm(comms: string[]): Record<string, number> {
+  const out: Record<string, number> = Object.fromEntries(comms.map((c) => [c, 0]));
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      if (!(comm in out)) continue;
+      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out[comm]! += ((Number(rest[11]) + Number(rest[12])) * 1000) / CLK_TCK;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/** Busy, stolen (by the hypervisor) and total jiffies of the whole machine, from /proc/stat. */
+export function machineCpu(): { busy: number; steal: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal guest guest_nice; guest time is already in user.
+  const total = f.slice(0, 8).reduce((x, y) => x + y, 0);
+  const idle = (f[3] ?? 0) + (f[4] ?? 0);
+  const steal = f[7] ?? 0;
+  return { busy: total - idle - steal, steal, total };
+}

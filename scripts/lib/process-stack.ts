@@ -14,6 +14,8 @@ export interface ProcessStackOptions {
   /** Overrides for every service (AMQP_URL, DATABASE_URL, BROKER_QUEUE_TYPE …). */
   env?: Record<string, string>;
   database?: string;
+  /** Run the bundles in dist/ instead of the sources (the bench: what the image runs). */
+  bundled?: boolean;
   onLine?: (service: string, line: string) => void;
 }
 
@@ -83,12 +85,18 @@ export async function startProcessStack(o: ProcessStackOptions): Promise<Process
     const web = await spawnService(
       'ingress-web',
       { ...env, API_TOKENS: token, HTTP_PORT: String(o.webPort ?? 8080) },
-      { onLine: o.onLine },
+      { onLine: o.onLine, bundled: o.bundled },
     );
     services.push(web);
     // Workers start one after another so each can see the others when taking partitions.
     for (let i = 0; i < o.workers; i++) {
-      services.push(await spawnService('agent-worker', { ...env, HTTP_PORT: '0' }, { onLine: o.onLine }));
+      services.push(
+        await spawnService(
+          'agent-worker',
+          { ...env, HTTP_PORT: '0' },
+          { onLine: o.onLine, bundled: o.bundled },
+        ),
+      );
     }
     return { webUrl: web.url, token, fakeLlm, services, stop };
   } catch (err) {

@@ -1,4 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -12,7 +14,20 @@ export interface ServiceProcess {
   readonly proc: ChildProcess;
   /** Resolves with the exit code (null when killed by a signal). */
   readonly exited: Promise<number | null>;
-  kill(signal?: NodeJS.Signals): Promise<number | null>;
+  kill(signal?: NodeJS.Signals, graceMs?: number): Promise<number | null>;
+}
+
+/** A port the kernel just handed out; free unless someone takes it in the next few milliseconds. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
 }
 
 /**
@@ -22,16 +37,42 @@ export interface ServiceProcess {
 export async function spawnService(
   name: string,
   env: Record<string, string>,
-  o: { onLine?: (name: string, line: string) => void; readyTimeoutMs?: number; keepLogs?: number } = {},
+  o: {
+    onLine?: (name: string, line: string) => void;
+    readyTimeoutMs?: number;
+    keepLogs?: number;
+    /** Run the esbuild bundle in dist/ (what the image runs; `npm run build` first) instead of the source. */
+    bundled?: boolean;
+  } = {},
 ): Promise<ServiceProcess> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', `services/${name}/src/main.ts`], {
+  // The port is chosen here, not by the service, so it is known whatever the log level.
+  const port = !env.HTTP_PORT || env.HTTP_PORT === '0' ? await freePort() : Number(env.HTTP_PORT);
+  // SB_NODE_ARGS passes flags NODE_OPTIONS refuses, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile.
+  const nodeArgs = (process.env.SB_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const args = [
+    ...nodeArgs,
+    ...(o.bundled
+      ? [join(ROOT, 'dist', `${name}.mjs`)]
+      : ['--import', 'tsx', `services/${name}/src/main.ts`]),
+  ];
+  const proc = spawn(process.execPath, args, {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      ...(o.bundled
+        ? {
+            SB_MIGRATIONS_DIR: join(ROOT, 'packages/core/migrations'),
+            SB_WEB_PUBLIC_DIR: join(ROOT, 'services/ingress-web/src/public'),
+          }
+        : {}),
+      ...env,
+      HTTP_PORT: String(port),
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: string[] = [];
   const keep = o.keepLogs ?? 5_000;
-  let url = '';
+  const url = `http://127.0.0.1:${port}`;
   let buffered = '';
   const onData = (chunk: Buffer) => {
     buffered += chunk.toString();
@@ -42,10 +83,6 @@ export async function spawnService(
       logs.push(line);
       if (logs.length > keep) logs.shift();
       o.onLine?.(name, line);
-      if (!url) {
-        const m = /"address":"(http:\/\/[^"]+)"/.exec(line);
-        if (m) url = m[1]!.replace('0.0.0.0', '127.0.0.1');
-      }
     }
   };
   proc.stdout!.on('data', onData);
@@ -62,12 +99,15 @@ export async function spawnService(
     logs,
     proc,
     exited,
-    get url() {
-      return url;
-    },
-    kill: async (signal: NodeJS.Signals = 'SIGTERM') => {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
-      return exited;
+    url,
+    kill: async (signal: NodeJS.Signals = 'SIGTERM', graceMs = 30_000) => {
+      if (proc.exitCode !== null || proc.signalCode !== null) return exited;
+      proc.kill(signal);
+      // A stop that hangs must not hang its caller: escalate after the grace period.
+      const timer = setTimeout(() => proc.kill('SIGKILL'), graceMs);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
     },
   };
   const deadline = Date.now() + (o.readyTimeoutMs ?? 30_000);
@@ -77,12 +117,10 @@ export async function spawnService(
       await svc.kill('SIGKILL');
       throw new Error(`${name} did not become ready in time:\n${logs.slice(-30).join('\n')}`);
     }
-    if (url) {
-      const ok = await fetch(`${url}/readyz`)
-        .then((r) => r.ok)
-        .catch(() => false);
-      if (ok) return svc;
-    }
+    const ok = await fetch(`${url}/readyz`)
+      .then((r) => r.ok)
+      .catch(() => false);
+    if (ok) return svc;
     await new Promise((r) => setTimeout(r, 50));
   }
 }
