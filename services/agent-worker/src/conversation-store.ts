@@ -100,7 +100,12 @@ export class ConversationStore {
         message_row: string | null;
         role: ChatMessage['role'] | null;
         content: string | null;
-      }>(LOAD_SQL, [env.platform, env.botId, env.conversationId, randomUUID(), env.id, maxMessages]);
+      }>({
+        // Named: prepared once per connection, so PostgreSQL does not re-plan it for every message.
+        name: 'sb-load-turn',
+        text: LOAD_SQL,
+        values: [env.platform, env.botId, env.conversationId, randomUUID(), env.id, maxMessages],
+      });
       const first = r.rows[0];
       if (!first) continue;
       const history = r.rows
@@ -122,26 +127,30 @@ export class ConversationStore {
    */
   async commitTurn(t: TurnRecord): Promise<string | undefined> {
     const sessionId = t.newSessionId ?? t.conversation.sessionId;
-    const r = await this.pool.query<{ claimed: number; outbox_id: string | null }>(COMMIT_SQL, [
-      t.inbound.id,
-      t.inbound.traceId,
-      t.conversation.id,
-      sessionId,
-      t.inbound.text,
-      t.inbound.user.id,
-      t.reply.status,
-      t.inbound.receivedAt,
-      t.reply.text,
-      t.reply.id,
-      t.reply.model ?? null,
-      t.reply.promptTokens ?? null,
-      t.reply.completionTokens ?? null,
-      t.reply.latencyMs,
-      t.outbox.exchange,
-      t.outbox.routingKey,
-      t.outbox.messageId,
-      JSON.stringify(t.outbox.payload),
-    ]);
+    const r = await this.pool.query<{ claimed: number; outbox_id: string | null }>({
+      name: 'sb-commit-turn',
+      text: COMMIT_SQL,
+      values: [
+        t.inbound.id,
+        t.inbound.traceId,
+        t.conversation.id,
+        sessionId,
+        t.inbound.text,
+        t.inbound.user.id,
+        t.reply.status,
+        t.inbound.receivedAt,
+        t.reply.text,
+        t.reply.id,
+        t.reply.model ?? null,
+        t.reply.promptTokens ?? null,
+        t.reply.completionTokens ?? null,
+        t.reply.latencyMs,
+        t.outbox.exchange,
+        t.outbox.routingKey,
+        t.outbox.messageId,
+        JSON.stringify(t.outbox.payload),
+      ],
+    });
     const row = r.rows[0];
     if (!row || row.claimed === 0) return undefined;
     return row.outbox_id ?? undefined;
