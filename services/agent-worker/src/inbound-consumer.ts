@@ -17,7 +17,7 @@ export const FAILURE_REPLY =
   'Sorry — your message could not be processed and has been set aside for an operator to look at.';
 
 export interface ConsumerHooks {
-  onSettled?(result: 'acked' | 'retried' | 'parked' | 'requeued'): void;
+  onSettled?(result: 'acked' | 'retried' | 'parked' | 'returned'): void;
 }
 
 /**
@@ -60,7 +60,7 @@ export class InboundConsumer implements LeaseCallbacks {
     if (pending) await Promise.allSettled([...pending]);
   }
 
-  /** Stop starting turns: deliveries not yet started go back to the queue, in order. */
+  /** Stop starting turns: deliveries not yet started go back to the queue when the channel closes. */
   beginShutdown(): void {
     this.stopping = true;
   }
@@ -92,8 +92,9 @@ export class InboundConsumer implements LeaseCallbacks {
 
   private async process(d: Delivery, env: InboundEnvelope): Promise<void> {
     if (this.stopping) {
-      d.requeue();
-      this.hooks.onSettled?.('requeued');
+      // Left unacknowledged: closing the channel returns it to the queue in order (a nack per
+      // message after the consumer was cancelled is not reliably returned by quorum queues).
+      this.hooks.onSettled?.('returned');
       return;
     }
     try {

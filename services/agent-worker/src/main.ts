@@ -117,6 +117,8 @@ runMain('agent-worker', async () => {
     ['publish outbox', () => relay.flush()],
     ['stop outbox relay', () => relay.stop()],
     ['close broker', () => broker.close()],
+    // Only now may another worker take the partitions: what was not started is back in the queue.
+    ['release partitions', () => leases.close()],
     ['close http', () => http.close()],
     ['close database', () => pool.end()],
   ]);

@@ -127,13 +127,21 @@ export class PartitionLeases {
     this.o.onChange?.(this.held.size);
   }
 
-  /** Finishes in-hand work on every partition, then releases the locks. */
+  /**
+   * Stops consuming every partition and finishes the turns in hand, but keeps the locks: they are
+   * released by {@link close}, after the broker connection closed and returned what was not started.
+   * Releasing earlier would let the next owner take newer messages of a conversation first.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     while (this.ticking) await this.ticking;
-    const c = this.client;
     await Promise.all([...this.held].map((p) => this.o.callbacks.release(p).catch(() => {})));
+  }
+
+  /** Ends the lease session, which releases every lock at once. */
+  async close(): Promise<void> {
+    const c = this.client;
     this.held.clear();
     this.client = undefined;
     await c?.end().catch(() => {});

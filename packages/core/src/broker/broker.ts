@@ -62,8 +62,6 @@ export interface Delivery {
   readonly attempt: number;
   json(): unknown;
   ack(): void;
-  /** Returns the message to the queue for immediate redelivery (used on shutdown). */
-  requeue(): void;
   /** Schedules a delayed retry, or parks the message once MAX_ATTEMPTS is reached. */
   retryOrPark(err: unknown): Promise<'retried' | 'parked'>;
   park(err: unknown): Promise<void>;
@@ -260,7 +258,6 @@ export class Broker {
       attempt,
       json: () => JSON.parse(msg.content.toString('utf8')),
       ack: () => settle((c) => c.ack(msg)),
-      requeue: () => settle((c) => c.nack(msg, false, true)),
       async retryOrPark(err: unknown) {
         const retryable = !isSwitchboardError(err) || err.retryable;
         if (!retryable || attempt >= self.opts.maxAttempts) {
