@@ -2,6 +2,7 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOpt
 import type { Registry } from 'prom-client';
 import { errorMessage, isSwitchboardError } from './errors.ts';
 import type { Logger } from './logger.ts';
+import { histogram } from './metrics.ts';
 
 export type ReadinessCheck = () => Promise<void> | void;
 
@@ -45,6 +46,22 @@ export function createServiceHttp(o: ServiceHttpOptions): FastifyInstance {
       .status(404)
       .send(errorBody('SB_ERR_NOT_FOUND', `no route for ${req.method} ${req.url.split('?')[0]}`)),
   );
+
+  const requestDuration = histogram(
+    o.registry,
+    'http_request_duration_seconds',
+    'HTTP requests by route and status',
+    ['method', 'route', 'status_code'],
+  );
+  app.addHook('onResponse', async (req, reply) => {
+    // The route pattern, not the URL: ids in paths would make one series per message.
+    const route = req.routeOptions.url ?? 'unmatched';
+    if (route === '/metrics' || route === '/healthz' || route === '/readyz') return;
+    requestDuration.observe(
+      { method: req.method, route, status_code: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+  });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {

@@ -1,6 +1,7 @@
 import websocket from '@fastify/websocket';
 import {
   type Broker,
+  counter,
   createServiceHttp,
   type Logger,
   type MetricsRegistry,
@@ -36,12 +37,17 @@ export async function buildApp(
   });
   await app.register(websocket, { options: { maxPayload: cfg.BODY_LIMIT_BYTES } });
 
+  const published = counter(d.registry, 'ingress_messages_total', 'Inbound messages offered to the broker', [
+    'platform',
+    'outcome',
+  ]);
   const auth = new TokenAuth(cfg.API_TOKENS);
-  const intake = new Intake(d.broker, d.log, {
-    botId: cfg.WEB_BOT_ID,
-    maxChars: cfg.MAX_MESSAGE_CHARS,
-    publishTimeoutMs: cfg.PUBLISH_TIMEOUT_MS,
-  });
+  const intake = new Intake(
+    d.broker,
+    d.log,
+    { botId: cfg.WEB_BOT_ID, maxChars: cfg.MAX_MESSAGE_CHARS, publishTimeoutMs: cfg.PUBLISH_TIMEOUT_MS },
+    (platform, outcome) => published.inc({ platform, outcome }),
+  );
   const replies = new ReplyStore(d.pool);
   const hub = new ReplyHub(d.broker, replies, d.log, {
     instanceId: d.instanceId,

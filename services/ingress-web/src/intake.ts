@@ -38,6 +38,7 @@ export class Intake {
     private readonly broker: Broker,
     private readonly log: Logger,
     private readonly o: { botId: string; maxChars: number; publishTimeoutMs: number },
+    private readonly onPublished?: (platform: string, outcome: 'accepted' | 'broker_unavailable') => void,
   ) {}
 
   build(r: IntakeRequest): InboundEnvelope {
@@ -79,11 +80,13 @@ export class Intake {
     // gets a 503 and may retry with the same id without risking a second answer.
     try {
       await this.broker.publishInbound(env, this.o.publishTimeoutMs);
+      this.onPublished?.(env.platform, 'accepted');
       this.log.info('message accepted', {
         trace: { id: env.traceId },
         labels: { platform: env.platform, conversation: env.conversationId, message_id: env.id },
       });
     } catch (err) {
+      this.onPublished?.(env.platform, 'broker_unavailable');
       this.log.warn('message refused: broker unavailable', {
         trace: { id: env.traceId },
         labels: { platform: env.platform, conversation: env.conversationId },
