@@ -201,7 +201,9 @@ describe('message path: HTTP and WebSocket in, worker, model, reply out', () => 
     }
     const webMetrics = await (await fetch(`${stack.web.url}/metrics`)).text();
     expect(webMetrics).toMatch(/switchboard_ingress_messages_total\{[^}]*outcome="accepted"[^}]*\} [1-9]/);
-    expect(webMetrics).toMatch(/switchboard_http_request_duration_seconds_count\{[^}]*route="\/v1\/messages"[^}]*status_code="202"/);
+    expect(webMetrics).toMatch(
+      /switchboard_http_request_duration_seconds_count\{[^}]*route="\/v1\/messages"[^}]*status_code="202"/,
+    );
     const workerMetrics = await Promise.all(
       stack.workers.map(async (w) => (await fetch(`${w.url}/metrics`)).text()),
     );
