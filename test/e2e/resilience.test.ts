@@ -107,6 +107,47 @@ describe('resilience: worker crashes, graceful stops and broker restarts lose no
     for (const c of convs) expect(new Set(c.replies.map((r) => r.id)).size).toBe(c.replies.length);
   });
 
+  it('a turn committed but not published before a crash goes out on redelivery, before the next reply', async () => {
+    // The state a worker leaves when killed between its commit and its publish.
+    const reply = {
+      v: 1,
+      kind: 'outbound',
+      id: 'reply:web:web:gap-0',
+      platform: 'web',
+      botId: 'web',
+      conversationId: 'crash-gap-0',
+      inReplyTo: 'web:web:gap-0',
+      text: 'stored answer',
+      attachments: [],
+      status: 'ok',
+      createdAt: new Date().toISOString(),
+      traceId: 'trace-gap-0',
+    };
+    await db.query("INSERT INTO inbox (message_id, trace_id) VALUES ('web:web:gap-0', 'trace-gap-0')");
+    await db.query(
+      "INSERT INTO outbox (exchange, routing_key, message_id, payload, trace_id) VALUES ($1, 'out.web.web', $2, $3, 'trace-gap-0')",
+      [`${stack.prefix}.outbound`, reply.id, JSON.stringify(reply)],
+    );
+    const [chat] = await openChats('crash-gap', 1);
+    // The broker redelivers the message, then the user's next one arrives.
+    await postMessage(stack.web.url, stack.token, {
+      conversationId: 'crash-gap-0',
+      text: 'gap 0',
+      id: 'gap-0',
+    });
+    await postMessage(stack.web.url, stack.token, {
+      conversationId: 'crash-gap-0',
+      text: 'gap 1',
+      id: 'gap-1',
+    });
+    const replies = await chat!.waitForReplies(2);
+    expect(replies.map((r) => r.text)).toEqual(['stored answer', 'echo: gap 1']);
+    await waitFor('the row marked sent', async () => {
+      const r = await db.query("SELECT sent_at FROM outbox WHERE message_id = 'reply:web:web:gap-0'");
+      return r.rows[0]?.sent_at;
+    });
+  });
+
   it('SIGTERM of a worker mid-turn: it finishes what it started and another worker takes over the rest', async () => {
     llm.setLatency(200);
     await stack.startWorker();

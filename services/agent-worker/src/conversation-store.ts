@@ -122,6 +122,35 @@ export class ConversationStore {
   }
 
   /**
+   * The reply of an already processed message that is still waiting in the outbox: after a crash
+   * between commit and publish, the redelivery must send it before the conversation's next turn.
+   */
+  async unsentReply(replyId: string): Promise<{ id: string; message: OutboxMessage } | undefined> {
+    const r = await this.pool.query<{
+      id: string;
+      exchange: string;
+      routing_key: string;
+      payload: unknown;
+      trace_id: string;
+    }>(
+      'SELECT id, exchange, routing_key, payload, trace_id FROM outbox WHERE message_id = $1 AND sent_at IS NULL',
+      [replyId],
+    );
+    const row = r.rows[0];
+    if (!row) return undefined;
+    return {
+      id: row.id,
+      message: {
+        exchange: row.exchange,
+        routingKey: row.routing_key,
+        messageId: replyId,
+        payload: row.payload,
+        traceId: row.trace_id,
+      },
+    };
+  }
+
+  /**
    * Stores the turn and queues its reply, keyed by the inbound message id. Returns the outbox row's
    * id, or undefined when another delivery of the same message already committed.
    */

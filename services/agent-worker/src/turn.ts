@@ -55,8 +55,11 @@ export class TurnProcessor {
       labels: { platform: env.platform, conversation: env.conversationId },
     };
     const loaded = await this.store.load(env, this.settings.contextMaxMessages);
-    // A redelivery of a finished turn must not call the model again.
+    // A redelivery of a finished turn must not call the model again, but if the worker died between
+    // commit and publish, its reply goes out now, before the conversation's next turn.
     if (loaded.processed) {
+      const pending = await this.store.unsentReply(`reply:${env.id}`);
+      if (pending) await this.publish(pending.id, pending.message);
       this.hooks.onOutcome?.('duplicate', env, 0);
       return 'duplicate';
     }
