@@ -1,4 +1,5 @@
 import { Ollama } from 'ollama';
+import { bufferedFetch } from './http-fetch.ts';
 import {
   type ChatMessage,
   type ChatModel,
@@ -21,7 +22,10 @@ export class OllamaModel implements ChatModel {
 
   async chat(messages: ChatMessage[], signal: AbortSignal): Promise<ChatResult> {
     // The client's own abort() cancels every request it made; a per-call fetch carries the per-call signal.
-    const client = new Ollama({ host: this.host, fetch: (input, init) => fetch(input, { ...init, signal }) });
+    const client = new Ollama({
+      host: this.host,
+      fetch: (input, init) => bufferedFetch(input, { ...init, signal }),
+    });
     try {
       const res = await client.chat({ model: this.model, messages, stream: false });
       if (typeof res?.message?.content !== 'string')

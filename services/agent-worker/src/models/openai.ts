@@ -1,4 +1,5 @@
 import OpenAI from 'openai';
+import { bufferedFetch } from './http-fetch.ts';
 import {
   type ChatMessage,
   type ChatModel,
@@ -20,7 +21,7 @@ export class OpenAiModel implements ChatModel {
   ) {
     this.label = `openai/${model}`;
     // Retries and timeouts are the chain's job, applied the same way to every provider.
-    this.client = new OpenAI({ baseURL, apiKey, maxRetries: 0, timeout: 10 * 60_000 });
+    this.client = new OpenAI({ baseURL, apiKey, maxRetries: 0, timeout: 10 * 60_000, fetch: bufferedFetch });
   }
 
   async chat(messages: ChatMessage[], signal: AbortSignal): Promise<ChatResult> {
