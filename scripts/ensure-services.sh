@@ -24,7 +24,14 @@ apt_install() {
     APT_UPDATED=1
   fi
   log "installing $*"
+  # Without systemd a package's post-install "start the service" step can fail the whole install;
+  # deny it for the duration (policy-rc.d exit 101) and start the services ourselves below.
+  local policy=/usr/sbin/policy-rc.d added=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null && as_root chmod +x "$policy" && added=1
+  fi
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  if [ "$added" -eq 1 ]; then as_root rm -f "$policy"; fi
 }
 
 # PostgreSQL
