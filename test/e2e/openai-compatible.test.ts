@@ -1,6 +1,7 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeLlm, startFakeLlm } from '../fakes/llm/server.ts';
+import { waitFor } from '../support/infra.ts';
 import { TestStack } from '../support/stack.ts';
 
 describe('OpenAI-compatible API, driven by the official openai SDK', () => {
@@ -84,5 +85,25 @@ describe('OpenAI-compatible API, driven by the official openai SDK', () => {
     ).rejects.toMatchObject({
       status: 400,
     });
+  });
+
+  // Last: it stops the ingress.
+  it('on SIGTERM, ends a waiting completion at once with the id to fetch its answer later, and exits cleanly', async () => {
+    llm.setLatency(20_000);
+    const pending = client.chat.completions
+      .create({ model: 'switchboard', messages: [{ role: 'user', content: 'slow question' }] })
+      .then(
+        () => undefined,
+        (err: { status?: number; message?: string }) => err,
+      );
+    await waitFor('the model call to start', () =>
+      llm.calls.some((c) => c.messages.at(-1)?.content === 'slow question'),
+    );
+    const started = Date.now();
+    expect(await stack.web.kill('SIGTERM')).toBe(0);
+    const err = await pending;
+    expect(err?.status).toBe(504);
+    expect(err?.message).toMatch(/still queued.*\/v1\/messages\/openai:/);
+    expect(Date.now() - started).toBeLessThan(10_000);
   });
 });

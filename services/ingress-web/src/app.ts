@@ -67,6 +67,7 @@ export async function buildApp(
   });
   chatPageRoutes(app);
 
+  app.addHook('preClose', async () => hub.releaseWaiters());
   app.addHook('onClose', async () => {
     // 1001 "going away": the page reconnects (to another instance) and resyncs from `since`.
     for (const s of sockets) s.close(1001, 'server shutting down');

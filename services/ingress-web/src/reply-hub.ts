@@ -20,6 +20,7 @@ interface Subscription {
 export class ReplyHub {
   private readonly byConversation = new Map<string, Set<Subscription>>();
   private readonly byMessage = new Map<string, Listener>();
+  private readonly giveUp = new Map<string, () => void>();
   private readonly seen = new Map<string, true>();
   private readonly queue: string;
 
@@ -109,11 +110,16 @@ export class ReplyHub {
     let timer: NodeJS.Timeout | undefined;
     const reply = new Promise<StoredReply | undefined>((resolve) => {
       this.byMessage.set(messageId, resolve);
+      this.giveUp.set(messageId, () => resolve(undefined));
       timer = setTimeout(() => {
         this.byMessage.delete(messageId);
         resolve(undefined);
       }, timeoutMs);
-    }).finally(() => clearTimeout(timer));
+    }).finally(() => {
+      clearTimeout(timer);
+      this.byMessage.delete(messageId);
+      this.giveUp.delete(messageId);
+    });
     return {
       reply,
       cancel: () => {
@@ -121,6 +127,14 @@ export class ReplyHub {
         this.byMessage.delete(messageId);
       },
     };
+  }
+
+  /**
+   * On shutdown: ends every wait at once (the requests answer "not yet, fetch it later by id")
+   * instead of holding the process until each one times out.
+   */
+  releaseWaiters(): void {
+    for (const giveUp of [...this.giveUp.values()]) giveUp();
   }
 
   /** Hands every subscriber what it missed while the broker was away. */
