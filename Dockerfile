@@ -24,7 +24,9 @@ RUN mkdir /manifests \
 
 FROM base AS deps
 COPY --from=manifests /manifests/ ./
-RUN --mount=type=cache,target=/root/.npm npm ci
+# NOTE: `npm install` honours the lockfile's versions; `npm ci` would refuse a lockfile that lacks
+# other platforms' optional builds (see scripts/ensure-deps.sh).
+RUN --mount=type=cache,target=/root/.npm npm install --no-audit --no-fund
 
 FROM deps AS build
 COPY . .
@@ -36,7 +38,7 @@ ENV NODE_ENV=production \
     SB_MIGRATIONS_DIR=/app/packages/core/migrations \
     SB_WEB_PUBLIC_DIR=/app/services/ingress-web/public
 COPY --from=manifests /manifests/ ./
-RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev
+RUN --mount=type=cache,target=/root/.npm npm install --omit=dev --no-audit --no-fund
 COPY --from=build /app/dist/ ./dist/
 COPY --from=build /app/packages/core/migrations/ ./packages/core/migrations/
 COPY --from=build /app/services/ingress-web/src/public/ ./services/ingress-web/public/

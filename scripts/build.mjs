@@ -5,7 +5,7 @@
 //   node scripts/build.mjs --only init-secrets  some of them (repeat --only, or comma-separate)
 //
 // Our own @switchboard/* workspace packages are bundled in (they ship TypeScript sources);
-// every other package stays an import, installed by `npm ci --omit=dev` in the image, so a
+// every other package stays an import, installed by `npm install --omit=dev` in the image, so a
 // bundle that imports a package no workspace lists under "dependencies" fails the build.
 import { access, readdir, readFile, rm } from 'node:fs/promises';
 import { isBuiltin } from 'node:module';
@@ -31,7 +31,7 @@ const externalDependencies = {
   },
 };
 
-/** Packages `npm ci --omit=dev` installs: the runtime dependencies of the root and every workspace. */
+/** Packages `npm install --omit=dev` installs: the runtime dependencies of the root and every workspace. */
 async function runtimeDependencies() {
   const manifest = async (dir) => JSON.parse(await readFile(join(ROOT, dir, 'package.json'), 'utf8'));
   const root = await manifest('.');
