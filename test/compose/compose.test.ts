@@ -385,7 +385,7 @@ describe('Dockerfile', () => {
     const runtime = lines.slice(lines.findIndex((l) => / AS runtime$/.test(l)));
     expect(runtime.filter((l) => l.startsWith('USER ')).at(-1)).toBe('USER node');
     expect(runtime.find((l) => l.startsWith('CMD '))).toMatch(/^CMD \["node", "dist\/[a-z-]+\.mjs"\]$/);
-    expect(runtime.join('\n')).toContain('npm ci --omit=dev');
+    expect(runtime.join('\n')).toContain('npm install --omit=dev');
     expect(runtime.join('\n')).toContain('SB_MIGRATIONS_DIR=/app/packages/core/migrations');
   });
 
