@@ -79,14 +79,3 @@ export function loadConfig<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEn
   });
   throw new SwitchboardError(ErrorCodes.CONFIG_INVALID, `invalid configuration:\n${lines.join('\n')}`);
 }
-
-/** Redacts credentials from a URL before it goes anywhere near a log line. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparseable url)';
-  }
-}

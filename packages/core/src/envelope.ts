@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { ErrorCodes, SwitchboardError } from './errors.ts';
+import { traceFields } from './logger.ts';
 
 /**
  * The one message format on the broker. `v` is bumped on any incompatible change so a consumer
@@ -79,6 +80,11 @@ export const outboundEnvelopeSchema = z.object({
   traceId: id,
 });
 export type OutboundEnvelope = z.infer<typeof outboundEnvelopeSchema>;
+
+/** The log fields that tie a line to one message: its trace id and where it came from. */
+export function messageLogFields(env: Pick<InboundEnvelope, 'traceId' | 'platform' | 'conversationId'>) {
+  return traceFields(env.traceId, { platform: env.platform, conversation: env.conversationId });
+}
 
 export function newTraceId(): string {
   return randomUUID().replaceAll('-', '');

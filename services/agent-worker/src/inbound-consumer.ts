@@ -6,6 +6,7 @@ import {
   errorMessage,
   type InboundEnvelope,
   type Logger,
+  messageLogFields,
   type OutboundEnvelope,
   parseInbound,
 } from '@switchboard/core';
@@ -102,10 +103,7 @@ export class InboundConsumer implements LeaseCallbacks {
       d.ack();
       this.hooks.onSettled?.('acked');
     } catch (err) {
-      const trace = {
-        trace: { id: env.traceId },
-        labels: { platform: env.platform, conversation: env.conversationId },
-      };
+      const trace = messageLogFields(env);
       try {
         const result = await d.retryOrPark(err);
         this.log[result === 'parked' ? 'error' : 'warn'](`turn failed; message ${result}`, {
@@ -144,7 +142,7 @@ export class InboundConsumer implements LeaseCallbacks {
     };
     await this.broker.publishOutbound(reply).catch((err) =>
       this.log.error('could not tell the user about a parked message', {
-        trace: { id: env.traceId },
+        ...messageLogFields(env),
         error: { message: errorMessage(err) },
       }),
     );

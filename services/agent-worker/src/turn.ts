@@ -5,12 +5,12 @@ import {
   type InboundEnvelope,
   isSwitchboardError,
   type Logger,
+  messageLogFields,
   type OutboundEnvelope,
   type OutboxMessage,
   type TopologyNames,
 } from '@switchboard/core';
-import type { ConversationStore } from './conversation-store.ts';
-import { trimToBudget } from './conversation-store.ts';
+import { type ConversationStore, trimToBudget } from './conversation-store.ts';
 import type { ModelChain } from './models/chain.ts';
 import type { ChatMessage } from './models/provider.ts';
 
@@ -50,10 +50,7 @@ export class TurnProcessor {
   ) {}
 
   async handle(env: InboundEnvelope): Promise<TurnOutcome> {
-    const trace = {
-      trace: { id: env.traceId },
-      labels: { platform: env.platform, conversation: env.conversationId },
-    };
+    const trace = messageLogFields(env);
     const loaded = await this.store.load(env, this.settings.contextMaxMessages);
     // A redelivery of a finished turn must not call the model again, but if the worker died between
     // commit and publish, its reply goes out now, before the conversation's next turn.

@@ -6,6 +6,7 @@ import {
   errorMessage,
   type InboundEnvelope,
   type Logger,
+  messageLogFields,
   newTraceId,
   type Platform,
   SwitchboardError,
@@ -81,15 +82,12 @@ export class Intake {
     try {
       await this.broker.publishInbound(env, this.o.publishTimeoutMs);
       this.onPublished?.(env.platform, 'accepted');
-      this.log.info('message accepted', {
-        trace: { id: env.traceId },
-        labels: { platform: env.platform, conversation: env.conversationId, message_id: env.id },
-      });
+      const fields = messageLogFields(env);
+      this.log.info('message accepted', { ...fields, labels: { ...fields.labels, message_id: env.id } });
     } catch (err) {
       this.onPublished?.(env.platform, 'broker_unavailable');
       this.log.warn('message refused: broker unavailable', {
-        trace: { id: env.traceId },
-        labels: { platform: env.platform, conversation: env.conversationId },
+        ...messageLogFields(env),
         error: { message: errorMessage(err) },
       });
       throw new SwitchboardError(
