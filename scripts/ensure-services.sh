@@ -68,7 +68,8 @@ SQL="DO \$\$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname='sbtest') TH
 if ! PGPASSWORD=sbtest psql -h 127.0.0.1 -U sbtest -d postgres -Atqc 'SELECT 1' >/dev/null 2>&1; then
   log "creating PostgreSQL role sbtest"
   if [ "$(id -u)" -eq 0 ] && id postgres >/dev/null 2>&1; then
-    su postgres -c "psql -Atqc \"$SQL\"" >/dev/null
+    # Through stdin: a -c argument would pass through su's shell, which expands the $$ quoting.
+    printf '%s\n' "$SQL" | su postgres -c "psql -Atq" >/dev/null
   else
     psql -h 127.0.0.1 -U postgres -d postgres -Atqc "$SQL" >/dev/null
   fi

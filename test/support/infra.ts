@@ -32,7 +32,12 @@ export async function createTestDatabase(): Promise<{ url: string; drop: () => P
 }
 
 /** Deletes every queue and exchange a suite declared under its prefix. */
-export async function deleteBrokerPrefix(prefix: string, partitions: number, retryTiers = 3): Promise<void> {
+export async function deleteBrokerPrefix(
+  prefix: string,
+  partitions: number,
+  retryTiers = 3,
+  extraQueues: string[] = [],
+): Promise<void> {
   const conn = await amqplib.connect(AMQP_URL);
   const ch = await conn.createChannel();
   ch.on('error', () => {});
@@ -41,6 +46,7 @@ export async function deleteBrokerPrefix(prefix: string, partitions: number, ret
     ...Array.from({ length: retryTiers }, (_, t) => `${prefix}.retry.${t}`),
     `${prefix}.parking`,
     `${prefix}.unrouted`,
+    ...extraQueues,
   ];
   for (const q of queues) await ch.deleteQueue(q).catch(() => {});
   for (const x of ['inbound', 'outbound', 'unrouted', 'retry', 'requeue', 'parking']) {

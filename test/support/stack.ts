@@ -22,6 +22,8 @@ export class TestStack {
   databaseUrl = '';
   web!: ServiceProcess;
   workers: ServiceProcess[] = [];
+  /** Queues a suite declared beyond the core topology (e.g. a connector's reply queue), deleted at stop. */
+  readonly extraQueues: string[] = [];
   private dropDb: (() => Promise<void>) | undefined;
   private readonly all = new Set<ServiceProcess>();
 
@@ -82,7 +84,7 @@ export class TestStack {
 
   async stop(): Promise<void> {
     await Promise.all([...this.all].map((s) => s.kill('SIGKILL')));
-    await deleteBrokerPrefix(this.prefix, 4).catch(() => {});
+    await deleteBrokerPrefix(this.prefix, 4, 3, this.extraQueues).catch(() => {});
     await this.dropDb?.().catch(() => {});
   }
 }

@@ -32,8 +32,21 @@ export const attachmentSchema = z.object({
 });
 
 export const userSchema = z.object({
+  /** The user's id on the platform. */
   id: id,
   name: z.string().max(256).optional(),
+  /** Our own id for this person (user_identities), set by connectors. */
+  internalId: z.uuid().optional(),
+});
+
+/** Where a platform message was said: a direct chat or a group, and in which thread. */
+export const chatSchema = z.object({
+  type: z.enum(['direct', 'group']),
+  /** The group / channel, when the conversation is a thread inside it. */
+  channelId: id.optional(),
+  threadId: id.optional(),
+  /** Whether the bot was addressed (@-mention, reply to the bot, command). */
+  addressed: z.boolean().optional(),
 });
 
 /** A previous turn carried inside a stateless request (the OpenAI-compatible API sends its whole history). */
@@ -55,6 +68,9 @@ export const inboundEnvelopeSchema = z.object({
   attachments: z.array(attachmentSchema).max(32).default([]),
   /** Platform id of the message this one answers or quotes. */
   replyTo: id.optional(),
+  chat: chatSchema.optional(),
+  /** Platform ids of other users mentioned in the message. */
+  mentions: z.array(id).max(100).optional(),
   /** When set, the worker answers from this history instead of the stored conversation. */
   context: z.array(contextMessageSchema).max(500).optional(),
   receivedAt: z.iso.datetime(),

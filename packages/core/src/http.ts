@@ -31,6 +31,13 @@ export function createServiceHttp(o: ServiceHttpOptions): FastifyInstance {
     if (isSwitchboardError(err)) {
       if (err.statusCode >= 500)
         o.log.error(err.message, { error: { code: err.code }, url: { path: req.url } });
+      // Refused credentials are what an operator looks for after a probe or a misconfigured secret.
+      else if (err.statusCode === 401 || err.statusCode === 403)
+        o.log.warn(err.message, {
+          error: { code: err.code },
+          url: { path: req.url.split('?')[0] },
+          client: { ip: req.ip },
+        });
       return reply.status(err.statusCode).send(errorBody(err.code, err.message));
     }
     const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;

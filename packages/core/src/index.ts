@@ -12,3 +12,4 @@ export * from './http.ts';
 export * from './lifecycle.ts';
 export * from './logger.ts';
 export * from './metrics.ts';
+export * from './serial-by-key.ts';

@@ -9,9 +9,9 @@ import {
   messageLogFields,
   type OutboundEnvelope,
   parseInbound,
+  SerialByKey,
 } from '@switchboard/core';
 import type { LeaseCallbacks } from './partition-leases.ts';
-import { SerialByKey } from './serial-by-key.ts';
 import type { TurnProcessor } from './turn.ts';
 
 export const FAILURE_REPLY =

@@ -1,0 +1,4 @@
+import { telegramHarness } from '../fakes/telegram/harness.ts';
+import { connectorContract } from './contract.ts';
+
+connectorContract(telegramHarness);
