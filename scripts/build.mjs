@@ -18,7 +18,16 @@ const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const OUT_DIR = join(ROOT, 'dist');
 
 /** Every service the image runs, as `node dist/<name>.mjs`. */
-const SERVICES = ['ingress-web', 'agent-worker', 'init-secrets'];
+const SERVICES = [
+  'ingress-web',
+  'agent-worker',
+  'init-secrets',
+  'ingress-telegram',
+  'ingress-slack',
+  'ingress-discord',
+  'ingress-wecom',
+  'ingress-dingtalk',
+];
 
 /** Leaves bare imports (npm packages, node: builtins) external, except our workspace packages. */
 const externalDependencies = {

@@ -393,12 +393,18 @@ describe('Dockerfile', () => {
     const commands = Object.values(base.services)
       .filter(isOurs)
       .map((s) => (s.command as string[] | undefined)?.join(' '));
-    expect(commands.sort()).toEqual([
-      'node dist/agent-worker.mjs',
-      'node dist/ingress-web.mjs',
-      'node dist/init-secrets.mjs',
-    ]);
+    const services = [
+      'agent-worker',
+      'ingress-dingtalk',
+      'ingress-discord',
+      'ingress-slack',
+      'ingress-telegram',
+      'ingress-web',
+      'ingress-wecom',
+      'init-secrets',
+    ];
+    expect(commands.sort()).toEqual(services.map((name) => `node dist/${name}.mjs`));
     const build = readFileSync(join(ROOT, 'scripts', 'build.mjs'), 'utf8');
-    for (const name of ['agent-worker', 'ingress-web', 'init-secrets']) expect(build).toContain(`'${name}'`);
+    for (const name of services) expect(build).toContain(`'${name}'`);
   });
 });
