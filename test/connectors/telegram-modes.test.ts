@@ -105,7 +105,9 @@ describe('telegram connector: polling, commands, files', () => {
       },
     );
     tg.pushUpdate(update);
-    await replyContaining('echo: what does this log say?');
+    const reply = await replyContaining('echo: what does this log say?');
+    // The model is told what was attached (the fake model echoes what it read).
+    expect(reply.text).toContain('[Attached: df.log, text/plain, 27 bytes]');
     const { rows } = await db.query('SELECT name, size, data FROM attachments WHERE platform = $1', [
       'telegram',
     ]);

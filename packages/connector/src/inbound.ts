@@ -37,6 +37,8 @@ export interface InboundDeps {
   contexts: ReplyContexts;
   attachments: AttachmentStore;
   onOutcome?: (outcome: InboundOutcome | 'failed') => void;
+  /** A message went to the agents: the runtime shows "typing…" while the model works. */
+  onPublished?: (envelopeId: string, msg: NormalizedMessage) => void;
 }
 
 /** Remembers recently published ids so a platform's quick retry costs no query. */
@@ -180,6 +182,7 @@ export class InboundPipeline {
     }
     this.recent.add(id);
     this.d.log.info('message accepted', fields);
+    this.d.onPublished?.(id, msg);
     return 'published';
   }
 

@@ -7,6 +7,7 @@ import {
   createMetricsRegistry,
   createPool,
   createServiceHttp,
+  errorMessage,
   handleShutdown,
   markShuttingDown,
   migrate,
@@ -97,6 +98,13 @@ export function runConnector<C extends ConnectorConfig>(def: ConnectorDefinition
         contexts,
         attachments,
         onOutcome: (outcome) => inboundTotal.inc({ platform, outcome }),
+        onPublished: (id, msg) => {
+          if (!cfg.TYPING_INDICATOR || !adapter.sendTyping) return;
+          // Best effort and not awaited: the platform's ack must not wait on a cosmetic call.
+          adapter
+            .sendTyping({ conversationId: msg.conversationId, inReplyTo: id, context: msg.replyContext })
+            .catch((err) => log.debug('typing indicator failed', { error: { message: errorMessage(err) } }));
+        },
       },
     );
 

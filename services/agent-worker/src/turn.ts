@@ -93,7 +93,7 @@ export class TurnProcessor {
           ? clientSystem
           : [{ role: 'system' as const, content: this.settings.systemPrompt }]),
         ...history,
-        { role: 'user', content: env.text },
+        { role: 'user', content: userContent(env) },
       ];
       try {
         const r = await this.chain.complete(messages, env.traceId);
@@ -161,4 +161,17 @@ export class TurnProcessor {
     });
     return outcome;
   }
+}
+
+/**
+ * What the model reads of the user's message: the text, and a line naming each attached file so
+ * a text-only model can at least acknowledge it (the files themselves are stored by the connector).
+ */
+export function userContent(env: InboundEnvelope): string {
+  if (env.attachments.length === 0) return env.text;
+  const files = env.attachments.map(
+    (a) =>
+      `${a.name ?? a.kind}${a.mimeType ? `, ${a.mimeType}` : ''}${a.size !== undefined ? `, ${a.size} bytes` : ''}`,
+  );
+  return `${env.text}\n\n[Attached: ${files.join('; ')}]`;
 }
