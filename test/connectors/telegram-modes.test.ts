@@ -148,6 +148,38 @@ describe('telegram connector: polling, commands, files', () => {
     }
   });
 
+  it('answers every message in a group whose channel setting says always, without a restart', async () => {
+    await db.query(
+      `INSERT INTO channel_settings (platform, bot_id, channel_id, group_policy) VALUES ('telegram', $1, $2, 'always')`,
+      ['7000001', '-100999'],
+    );
+    tg.pushUpdate(
+      updates.message({ chat: 'group', chatId: '100999', userId: 'talker', text: 'no mention here' }),
+    );
+    await replyContaining('echo: no mention here');
+  });
+
+  it('refuses a user not on the allowlist politely, and never asks the model', async () => {
+    const gated = await stack.startService('ingress-telegram', {
+      TELEGRAM_BOT_TOKEN: tg.token,
+      TELEGRAM_API_ROOT: tg.apiRoot,
+      TELEGRAM_MODE: 'webhook',
+      TELEGRAM_WEBHOOK_SECRET: 'gated-secret-0123456789',
+      ALLOWED_USERS: '424242',
+    });
+    const url = `${gated.url}/telegram/webhook`;
+    const secret = 'gated-secret-0123456789';
+    const stranger = updates.message({ chat: 'direct', userId: 'stranger', text: 'let me in' });
+    expect(await tg.deliverWebhook(stranger, { url, secret })).toBe(200);
+    const refusal = await replyContaining('only answers approved users');
+    expect(refusal.chatId).toBe(String((stranger.message as { chat: { id: number } }).chat.id));
+    const friend = updates.message({ chat: 'direct', userId: '424242', text: 'friend here' });
+    expect(await tg.deliverWebhook(friend, { url, secret })).toBe(200);
+    await replyContaining('echo: friend here');
+    expect(llm.calls.some((c) => c.messages.some((m) => m.content.includes('let me in')))).toBe(false);
+    await gated.kill();
+  });
+
   it('refuses to start without a token, naming the missing setting', async () => {
     await expect(
       spawnService(
