@@ -1,10 +1,11 @@
+import amqplib from 'amqplib';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnService } from '../../scripts/lib/spawn-service.ts';
 import { type FakeLlm, startFakeLlm } from '../fakes/llm/server.ts';
 import { TelegramUpdates } from '../fakes/telegram/harness.ts';
 import { type FakeTelegram, startFakeTelegram } from '../fakes/telegram/server.ts';
-import { waitFor } from '../support/infra.ts';
+import { AMQP_URL, waitFor } from '../support/infra.ts';
 import { type ServiceProcess, TestStack } from '../support/stack.ts';
 
 /** Telegram beyond the shared contract: long polling, commands, files both ways, typing, start-up checks. */
@@ -178,6 +179,38 @@ describe('telegram connector: polling, commands, files', () => {
     await replyContaining('echo: friend here');
     expect(llm.calls.some((c) => c.messages.some((m) => m.content.includes('let me in')))).toBe(false);
     await gated.kill();
+  });
+
+  it('sends a reply that carries a stored file as a document after its text', async () => {
+    const { rows } = await db.query<{ id: string }>(
+      `INSERT INTO attachments (sha256, platform, name, mime_type, size, data)
+       VALUES ('abc123', 'agent', 'report.csv', 'text/csv', 9, convert_to('host,disk', 'UTF8')) RETURNING id`,
+    );
+    const conn = await amqplib.connect(AMQP_URL);
+    const ch = await conn.createConfirmChannel();
+    const reply = {
+      v: 1,
+      kind: 'outbound',
+      id: 'reply-with-file',
+      platform: 'telegram',
+      botId: '7000001',
+      conversationId: '4242',
+      inReplyTo: 'telegram:7000001:none',
+      text: 'Here is the **report**.',
+      attachments: [{ kind: 'file', name: 'report.csv', url: `attachment://${rows[0]!.id}` }],
+      status: 'ok',
+      createdAt: new Date().toISOString(),
+      traceId: 'trace-file',
+    };
+    ch.publish(`${stack.prefix}.outbound`, 'out.telegram.7000001', Buffer.from(JSON.stringify(reply)), {
+      persistent: true,
+    });
+    await ch.waitForConfirms();
+    await conn.close();
+    const doc = await waitFor('the document', () => tg.sent.find((m) => m.fileName === 'report.csv'));
+    expect(doc).toMatchObject({ method: 'sendDocument', chatId: '4242' });
+    const text = tg.sent.find((m) => m.text === 'Here is the <b>report</b>.');
+    expect(tg.sent.indexOf(text!)).toBeLessThan(tg.sent.indexOf(doc));
   });
 
   it('refuses to start without a token, naming the missing setting', async () => {

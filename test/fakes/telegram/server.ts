@@ -159,15 +159,31 @@ export async function startFakeTelegram(o: { token?: string } = {}): Promise<Fak
     const type = req.headers['content-type'] ?? '';
     const out: Record<string, unknown> = Object.fromEntries(url.searchParams);
     if (type.includes('application/json') && body.length > 0) Object.assign(out, JSON.parse(body.toString()));
-    else if (type.includes('multipart/form-data')) {
-      const form = await new Request('http://fake/', {
-        method: 'POST',
-        headers: { 'content-type': type },
-        body,
-      }).formData();
-      for (const [k, v] of form.entries()) {
-        out[k] = typeof v === 'string' ? v : { fileName: (v as File).name, size: (v as File).size };
-      }
+    else if (type.includes('multipart/form-data')) Object.assign(out, parseMultipart(body, type));
+    return out;
+  }
+
+  /**
+   * Multipart as the Bot API reads it: fields by name, files by their filename. (undici's FormData
+   * parser refuses grammY's stream, which ends without the CRLF after the closing boundary.)
+   */
+  function parseMultipart(body: Buffer, type: string): Record<string, unknown> {
+    const boundary = /boundary="?([^";]+)"?/.exec(type)?.[1];
+    if (!boundary) throw new Error('multipart without boundary');
+    const out: Record<string, unknown> = {};
+    for (const part of body.toString('latin1').split(`--${boundary}`)) {
+      const sep = part.indexOf('\r\n\r\n');
+      if (sep < 0) continue;
+      const head = part.slice(0, sep);
+      const content = part.slice(sep + 4).replace(/\r\n$/, '');
+      const name = /[^e]name="([^"]*)"/.exec(head)?.[1];
+      if (!name) continue;
+      // grammY writes `filename=report.csv` without quotes; browsers quote it.
+      const fileName = /filename="?([^";\r\n]*)"?/.exec(head)?.[1];
+      out[name] =
+        fileName !== undefined
+          ? { fileName, size: Buffer.from(content, 'latin1').length }
+          : Buffer.from(content, 'latin1').toString('utf8');
     }
     return out;
   }
@@ -265,7 +281,11 @@ export async function startFakeTelegram(o: { token?: string } = {}): Promise<Fak
             if (parsed.text.length > 4096) return fail(res, 400, 'Bad Request: message is too long');
           } else if (text.length > 4096) return fail(res, 400, 'Bad Request: message is too long');
         }
-        const file = (p.document ?? p.photo) as { fileName?: string } | undefined;
+        // grammY, like the Bot API allows, sends the file as its own part named by `attach://<name>`.
+        let file = p.document ?? p.photo;
+        if (typeof file === 'string' && file.startsWith('attach://'))
+          file = p[file.slice('attach://'.length)];
+        const upload = file as { fileName?: string } | undefined;
         if (method !== 'sendMessage') text = text || '';
         const replyParams = (p.reply_parameters ?? {}) as { message_id?: number };
         fake.sent.push({
@@ -275,7 +295,7 @@ export async function startFakeTelegram(o: { token?: string } = {}): Promise<Fak
           threadId: asNumber(p.message_thread_id),
           replyTo: replyParams.message_id,
           parseMode: p.parse_mode as string | undefined,
-          fileName: file?.fileName,
+          fileName: typeof upload === 'object' ? upload?.fileName : undefined,
         });
         return ok(res, {
           message_id: nextMessageId++,
