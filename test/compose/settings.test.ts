@@ -7,8 +7,16 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { z } from 'zod';
+import { connectorConfigShape } from '../../packages/connector/src/config.ts';
+import { commonConfigShape } from '../../packages/core/src/config.ts';
 import { workerConfigSchema } from '../../services/agent-worker/src/config.ts';
+import { dingtalkConfigShape } from '../../services/ingress-dingtalk/src/config.ts';
+import { discordConfigShape } from '../../services/ingress-discord/src/config.ts';
+import { slackConfigShape } from '../../services/ingress-slack/src/config.ts';
+import { telegramConfigShape } from '../../services/ingress-telegram/src/config.ts';
 import { webConfigSchema } from '../../services/ingress-web/src/config.ts';
+import { wecomConfigShape } from '../../services/ingress-wecom/src/config.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const compose = parse(readFileSync(`${ROOT}/docker-compose.yml`, 'utf8'), { merge: true }) as {
@@ -16,7 +24,17 @@ const compose = parse(readFileSync(`${ROOT}/docker-compose.yml`, 'utf8'), { merg
 };
 const envExample = readFileSync(`${ROOT}/.env.example`, 'utf8');
 
-const schemas = { 'ingress-web': webConfigSchema, 'agent-worker': workerConfigSchema } as const;
+const connector = <S extends z.ZodRawShape>(shape: S) =>
+  z.object({ ...commonConfigShape, ...connectorConfigShape, ...shape });
+const schemas = {
+  'ingress-web': webConfigSchema,
+  'agent-worker': workerConfigSchema,
+  'ingress-telegram': connector(telegramConfigShape),
+  'ingress-slack': connector(slackConfigShape),
+  'ingress-discord': connector(discordConfigShape),
+  'ingress-wecom': connector(wecomConfigShape),
+  'ingress-dingtalk': connector(dingtalkConfigShape),
+} as const;
 // Read by the bundles' file lookups, not by the config schema.
 const NOT_IN_SCHEMA = new Set(['SB_MIGRATIONS_DIR', 'SB_WEB_PUBLIC_DIR', 'NODE_ENV']);
 

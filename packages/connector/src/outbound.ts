@@ -129,6 +129,8 @@ export class OutboundConsumer {
         const file = adapter.sendFile ? await this.d.attachments.load(a.url) : undefined;
         if (file) files.push(file);
         else if (/^https?:\/\//.test(a.url)) links.push(`[${a.name ?? a.url}](${a.url})`);
+        // Never drop a file without a word: the user learns it exists and where to ask for it.
+        else links.push(`(${a.name ?? `a ${a.kind}`} could not be sent here; ask an operator for it.)`);
       }
       const markdown = links.length > 0 ? `${env.text}\n\n${links.join('\n')}` : env.text;
       const chunks = splitMarkdown(markdown, adapter.textLimit, (md) => adapter.format(md)).map((md) =>

@@ -1,0 +1,51 @@
+import { type InboundSink, SignatureError } from '@switchboard/connector';
+import { ErrorCodes, type Logger } from '@switchboard/core';
+import type { FastifyInstance } from 'fastify';
+import { handleRobotMessage } from './inbound.ts';
+import type { NormalizeOptions } from './normalize.ts';
+import { verifyCallback } from './signature.ts';
+
+export const CALLBACK_PATH = '/dingtalk/callback';
+
+export interface CallbackRouteOptions {
+  appSecret: string;
+  normalize: NormalizeOptions;
+  sink: InboundSink;
+  log: Logger;
+}
+
+/**
+ * The robot's HTTP callback ("消息接收地址"). DingTalk signs the timestamp header with the AppSecret;
+ * the check runs before the body is even parsed, so unsigned requests cost us nothing. The answer
+ * is sent only once the message is safely published: a 5xx makes DingTalk deliver it again.
+ */
+export function registerCallbackRoute(http: FastifyInstance, o: CallbackRouteOptions): void {
+  http.post(
+    CALLBACK_PATH,
+    {
+      onRequest: async (req, reply) => {
+        try {
+          verifyCallback(req.headers, o.appSecret);
+        } catch (err) {
+          if (!(err instanceof SignatureError)) throw err;
+          o.log.warn('dingtalk callback refused', { labels: { platform: 'dingtalk' }, reason: err.message });
+          return reply.code(401).send({ code: err.code, error: err.message });
+        }
+      },
+    },
+    async (req, reply) => {
+      const result = await handleRobotMessage(req.body, o);
+      if (result.kind === 'invalid') {
+        return reply.code(400).send({ code: ErrorCodes.BAD_REQUEST, error: result.reason });
+      }
+      if (result.kind === 'failed') {
+        return reply
+          .code(503)
+          .send({ code: ErrorCodes.PUBLISH_FAILED, error: 'message not taken, retry later' });
+      }
+      // NOTE: an empty body: a JSON message here would be posted to the chat as a synchronous reply.
+      return reply.code(200).send();
+    },
+  );
+  o.log.info('dingtalk callback ready', { labels: { platform: 'dingtalk' }, path: CALLBACK_PATH });
+}

@@ -1,0 +1,9 @@
+import { runConnector } from '@switchboard/connector';
+import { DiscordAdapter } from './adapter.ts';
+import { loadDiscordConfig } from './config.ts';
+
+runConnector({
+  service: 'ingress-discord',
+  loadConfig: loadDiscordConfig,
+  createAdapter: (cfg, deps) => new DiscordAdapter(cfg, deps),
+});
