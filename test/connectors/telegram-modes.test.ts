@@ -177,7 +177,9 @@ describe('telegram connector: polling, commands, files', () => {
     const friend = updates.message({ chat: 'direct', userId: '424242', text: 'friend here' });
     expect(await tg.deliverWebhook(friend, { url, secret })).toBe(200);
     await replyContaining('echo: friend here');
-    expect(llm.calls.some((c) => c.messages.some((m) => String(m.content).includes('let me in')))).toBe(false);
+    expect(llm.calls.some((c) => c.messages.some((m) => String(m.content).includes('let me in')))).toBe(
+      false,
+    );
     await gated.kill();
   });
 
