@@ -33,6 +33,10 @@ describe('renderMarkdown', () => {
     }
   });
 
+  it('renders a code block for WeCom as inline code line by line, since WeCom has no fences', () => {
+    expect(renderMarkdown('```sh\ndf -h\n\necho `date`\n```', 'wecom')).toBe('`df -h`\n\necho `date`');
+  });
+
   it('renders tables as a fixed-width block every client shows the same', () => {
     const out = renderMarkdown('| host | disk |\n|---|---|\n| web-1 | 91% |', 'slack');
     expect(out).toBe('```\nhost  | disk\n------|-----\nweb-1 | 91% \n```');

@@ -150,6 +150,13 @@ function renderCode(code: string, lang: string | undefined, d: Dialect): string 
       return `\`\`\`\n${escapeSlack(code)}\n\`\`\``;
     case 'plain':
       return code;
+    case 'wecom':
+      // WeCom's Markdown has inline code only (no fences, no multi-line spans): one span per line
+      // keeps the code monospaced; a line holding a backtick stays plain rather than break.
+      return code
+        .split('\n')
+        .map((line) => (line.trim() === '' || line.includes('`') ? line : `\`${line}\``))
+        .join('\n');
     default:
       return `\`\`\`${lang ?? ''}\n${code}\n\`\`\``;
   }
