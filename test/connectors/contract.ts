@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import amqplib from 'amqplib';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FakeLlm, startFakeLlm } from '../fakes/llm/server.ts';
+import type { FakeLlm } from '../fakes/llm/server.ts';
+import { startConnectorTestbed, stopConnectorTestbed } from '../support/connector-testbed.ts';
 import { AMQP_URL, waitFor } from '../support/infra.ts';
-import { type ServiceProcess, TestStack } from '../support/stack.ts';
+import type { ServiceProcess, TestStack } from '../support/stack.ts';
 import type { ConnectorHarness, FakePlatform, SentMessage } from './harness.ts';
 
 const CODE_LINES = Array.from({ length: 120 }, (_, i) => `echo "line ${i} of the script"`);
@@ -47,24 +48,17 @@ export function connectorContract(h: ConnectorHarness, o: { serviceEnv?: Record<
 
     beforeAll(async () => {
       fake = await h.startFake();
-      llm = await startFakeLlm();
-      stack = await new TestStack({ workers: 1, workerEnv: { OLLAMA_URL: llm.url } }).start();
-      svc = await stack.startService(`ingress-${h.platform}`, {
+      ({ llm, stack, svc, db } = await startConnectorTestbed(`ingress-${h.platform}`, {
         SEND_ATTEMPTS: '2',
         MAX_RETRY_AFTER_MS: '5000',
         GROUP_POLICY: 'mention',
         ...fake.serviceEnv(),
         ...o.serviceEnv,
-      });
-      const queue = /"reply_queue":"([^"]+)"/.exec(svc.logs.join('\n'))?.[1];
-      if (queue) stack.extraQueues.push(queue);
+      }));
       await fake.attach?.(svc);
-      db = new pg.Pool({ connectionString: stack.databaseUrl });
     });
     afterAll(async () => {
-      await db?.end();
-      await stack?.stop();
-      await llm?.close();
+      await stopConnectorTestbed({ llm, stack, db });
       await fake?.close();
     });
 

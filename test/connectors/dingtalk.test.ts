@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dingtalkHarness, dingtalkStreamHarness } from '../fakes/dingtalk/harness.ts';
 import { type FakeDingtalk, startFakeDingtalk } from '../fakes/dingtalk/server.ts';
-import { type FakeLlm, startFakeLlm } from '../fakes/llm/server.ts';
+import type { FakeLlm } from '../fakes/llm/server.ts';
+import { startConnectorTestbed, stopConnectorTestbed } from '../support/connector-testbed.ts';
 import { waitFor } from '../support/infra.ts';
-import { type ServiceProcess, TestStack } from '../support/stack.ts';
+import type { ServiceProcess, TestStack } from '../support/stack.ts';
 import { connectorContract } from './contract.ts';
 
 describe('HTTP callback mode', () => connectorContract(dingtalkHarness));
@@ -22,22 +23,15 @@ describe('DingTalk specifics', () => {
 
   beforeAll(async () => {
     dt = await startFakeDingtalk();
-    llm = await startFakeLlm();
-    stack = await new TestStack({ workers: 1, workerEnv: { OLLAMA_URL: llm.url } }).start();
-    svc = await stack.startService('ingress-dingtalk', {
+    ({ llm, stack, svc, db } = await startConnectorTestbed('ingress-dingtalk', {
       DINGTALK_APP_KEY: dt.appKey,
       DINGTALK_APP_SECRET: dt.appSecret,
       DINGTALK_API_URL: dt.url,
-    });
-    const queue = /"reply_queue":"([^"]+)"/.exec(svc.logs.join('\n'))?.[1];
-    if (queue) stack.extraQueues.push(queue);
+    }));
     callback = `${svc.url}/dingtalk/callback`;
-    db = new pg.Pool({ connectionString: stack.databaseUrl });
   });
   afterAll(async () => {
-    await db?.end();
-    await stack?.stop();
-    await llm?.close();
+    await stopConnectorTestbed({ llm, stack, db });
     await dt?.close();
   });
 

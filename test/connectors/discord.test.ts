@@ -1,13 +1,14 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../../scripts/lib/spawn-service.ts';
 import { discordHarness, Snowflakes } from '../fakes/discord/harness.ts';
 import { type FakeDiscord, startFakeDiscord } from '../fakes/discord/server.ts';
-import { type FakeLlm, startFakeLlm } from '../fakes/llm/server.ts';
+import type { FakeLlm } from '../fakes/llm/server.ts';
+import { startConnectorTestbed, stopConnectorTestbed } from '../support/connector-testbed.ts';
 import { waitFor } from '../support/infra.ts';
-import { type ServiceProcess, TestStack } from '../support/stack.ts';
+import type { ServiceProcess, TestStack } from '../support/stack.ts';
 import { connectorContract } from './contract.ts';
 
 connectorContract(discordHarness);
@@ -39,17 +40,10 @@ describe('ingress-discord on the gateway', () => {
 
   beforeAll(async () => {
     dc = await startFakeDiscord();
-    llm = await startFakeLlm();
-    stack = await new TestStack({ workers: 1, workerEnv: { OLLAMA_URL: llm.url } }).start();
-    svc = await stack.startService('ingress-discord', env());
-    const queue = /"reply_queue":"([^"]+)"/.exec(svc.logs.join('\n'))?.[1];
-    if (queue) stack.extraQueues.push(queue);
-    db = new pg.Pool({ connectionString: stack.databaseUrl });
+    ({ llm, stack, svc, db } = await startConnectorTestbed('ingress-discord', env()));
   });
   afterAll(async () => {
-    await db?.end();
-    await stack?.stop();
-    await llm?.close();
+    await stopConnectorTestbed({ llm, stack, db });
     await dc?.close();
   });
 

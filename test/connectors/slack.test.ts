@@ -1,11 +1,12 @@
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnService } from '../../scripts/lib/spawn-service.ts';
-import { type FakeLlm, startFakeLlm } from '../fakes/llm/server.ts';
+import type { FakeLlm } from '../fakes/llm/server.ts';
 import { slackHarness } from '../fakes/slack/harness.ts';
 import { type FakeSlack, messageEvent, startFakeSlack } from '../fakes/slack/server.ts';
+import { startConnectorTestbed, stopConnectorTestbed } from '../support/connector-testbed.ts';
 import { waitFor } from '../support/infra.ts';
-import { type ServiceProcess, TestStack } from '../support/stack.ts';
+import type { ServiceProcess, TestStack } from '../support/stack.ts';
 import { connectorContract } from './contract.ts';
 
 connectorContract(slackHarness('http'));
@@ -34,23 +35,16 @@ describe('slack connector: threads, files, start-up', () => {
 
   beforeAll(async () => {
     fake = await startFakeSlack();
-    llm = await startFakeLlm();
-    stack = await new TestStack({ workers: 1, workerEnv: { OLLAMA_URL: llm.url } }).start();
-    svc = await stack.startService('ingress-slack', {
+    ({ llm, stack, svc, db } = await startConnectorTestbed('ingress-slack', {
       SLACK_BOT_TOKEN: fake.id.botToken,
       SLACK_SIGNING_SECRET: fake.signingSecret,
       SLACK_API_URL: fake.apiUrl,
       ATTACHMENT_MAX_BYTES: '1000',
-    });
-    const queue = /"reply_queue":"([^"]+)"/.exec(svc.logs.join('\n'))?.[1];
-    if (queue) stack.extraQueues.push(queue);
+    }));
     events = `${svc.url}/slack/events`;
-    db = new pg.Pool({ connectionString: stack.databaseUrl });
   });
   afterAll(async () => {
-    await db?.end();
-    await stack?.stop();
-    await llm?.close();
+    await stopConnectorTestbed({ llm, stack, db });
     await fake?.close();
   });
 

@@ -1,12 +1,13 @@
 import amqplib from 'amqplib';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnService } from '../../scripts/lib/spawn-service.ts';
-import { type FakeLlm, startFakeLlm } from '../fakes/llm/server.ts';
+import type { FakeLlm } from '../fakes/llm/server.ts';
 import { TelegramUpdates } from '../fakes/telegram/harness.ts';
 import { type FakeTelegram, startFakeTelegram } from '../fakes/telegram/server.ts';
+import { startConnectorTestbed, stopConnectorTestbed } from '../support/connector-testbed.ts';
 import { AMQP_URL, waitFor } from '../support/infra.ts';
-import { type ServiceProcess, TestStack } from '../support/stack.ts';
+import type { ServiceProcess, TestStack } from '../support/stack.ts';
 
 /** Telegram beyond the shared contract: long polling, commands, files both ways, typing, start-up checks. */
 describe('telegram connector: polling, commands, files', () => {
@@ -22,23 +23,16 @@ describe('telegram connector: polling, commands, files', () => {
 
   beforeAll(async () => {
     tg = await startFakeTelegram();
-    llm = await startFakeLlm();
-    stack = await new TestStack({ workers: 1, workerEnv: { OLLAMA_URL: llm.url } }).start();
-    svc = await stack.startService('ingress-telegram', {
+    ({ llm, stack, svc, db } = await startConnectorTestbed('ingress-telegram', {
       TELEGRAM_BOT_TOKEN: tg.token,
       TELEGRAM_API_ROOT: tg.apiRoot,
       TELEGRAM_MODE: 'polling',
       TELEGRAM_POLL_TIMEOUT_S: '1',
       ATTACHMENT_MAX_BYTES: '1000',
-    });
-    const queue = /"reply_queue":"([^"]+)"/.exec(svc.logs.join('\n'))?.[1];
-    if (queue) stack.extraQueues.push(queue);
-    db = new pg.Pool({ connectionString: stack.databaseUrl });
+    }));
   });
   afterAll(async () => {
-    await db?.end();
-    await stack?.stop();
-    await llm?.close();
+    await stopConnectorTestbed({ llm, stack, db });
     await tg?.close();
   });
 

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FakeLlm, startFakeLlm } from '../fakes/llm/server.ts';
+import type { FakeLlm } from '../fakes/llm/server.ts';
 import {
   DEFAULT_WECOM_CHAT,
   WECOM_BOT_NAME,
@@ -9,8 +9,9 @@ import {
   wecomHarness,
 } from '../fakes/wecom/harness.ts';
 import { messageXml, startFakeWecom } from '../fakes/wecom/server.ts';
+import { startConnectorTestbed, stopConnectorTestbed } from '../support/connector-testbed.ts';
 import { waitFor } from '../support/infra.ts';
-import { type ServiceProcess, TestStack } from '../support/stack.ts';
+import type { ServiceProcess, TestStack } from '../support/stack.ts';
 import { connectorContract } from './contract.ts';
 
 connectorContract(wecomHarness);
@@ -26,18 +27,11 @@ describe('ingress-wecom against the fake WeCom', () => {
 
   beforeAll(async () => {
     platform = new WecomFakePlatform(await startFakeWecom());
-    llm = await startFakeLlm();
-    stack = await new TestStack({ workers: 1, workerEnv: { OLLAMA_URL: llm.url } }).start();
-    svc = await stack.startService('ingress-wecom', platform.serviceEnv());
-    const queue = /"reply_queue":"([^"]+)"/.exec(svc.logs.join('\n'))?.[1];
-    if (queue) stack.extraQueues.push(queue);
+    ({ llm, stack, svc, db } = await startConnectorTestbed('ingress-wecom', platform.serviceEnv()));
     await platform.attach(svc);
-    db = new pg.Pool({ connectionString: stack.databaseUrl });
   });
   afterAll(async () => {
-    await db?.end();
-    await stack?.stop();
-    await llm?.close();
+    await stopConnectorTestbed({ llm, stack, db });
     await platform?.close();
   });
 
