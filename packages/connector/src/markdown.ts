@@ -25,6 +25,17 @@ interface InlineRenderer {
   br: string;
 }
 
+// WeCom and DingTalk read the same Markdown subset inline: no strikethrough, no escapes.
+const markdownSubset: InlineRenderer = {
+  text: (s) => s,
+  strong: (i) => `**${i}**`,
+  em: (i) => `*${i}*`,
+  del: (i) => i,
+  code: (s) => `\`${s}\``,
+  link: (href, i) => `[${i}](${href})`,
+  br: '\n',
+};
+
 const inline: Record<Dialect, InlineRenderer> = {
   'telegram-html': {
     text: escapeHtml,
@@ -54,24 +65,8 @@ const inline: Record<Dialect, InlineRenderer> = {
     link: (href, i) => `[${i}](${href})`,
     br: '\n',
   },
-  wecom: {
-    text: (s) => s,
-    strong: (i) => `**${i}**`,
-    em: (i) => `*${i}*`,
-    del: (i) => i,
-    code: (s) => `\`${s}\``,
-    link: (href, i) => `[${i}](${href})`,
-    br: '\n',
-  },
-  dingtalk: {
-    text: (s) => s,
-    strong: (i) => `**${i}**`,
-    em: (i) => `*${i}*`,
-    del: (i) => i,
-    code: (s) => `\`${s}\``,
-    link: (href, i) => `[${i}](${href})`,
-    br: '\n',
-  },
+  wecom: markdownSubset,
+  dingtalk: markdownSubset,
   plain: {
     text: (s) => s,
     strong: (i) => i,
