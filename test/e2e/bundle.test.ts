@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../../scripts/lib/spawn-service.ts';
 import { type FakeLlm, startFakeLlm } from '../fakes/llm/server.ts';
+import { TelegramUpdates } from '../fakes/telegram/harness.ts';
+import { type FakeTelegram, startFakeTelegram } from '../fakes/telegram/server.ts';
 import { AMQP_URL, createTestDatabase, deleteBrokerPrefix, uniqueName, waitFor } from '../support/infra.ts';
 
 /**
@@ -13,22 +15,28 @@ import { AMQP_URL, createTestDatabase, deleteBrokerPrefix, uniqueName, waitFor }
  */
 describe("the bundled services (the image's runtime)", () => {
   let llm: FakeLlm;
+  let tg: FakeTelegram | undefined;
   let db: Awaited<ReturnType<typeof createTestDatabase>>;
   const prefix = uniqueName('tb');
   const procs: ReturnType<typeof spawn>[] = [];
   const cwd = mkdtempSync(join(tmpdir(), 'sb-bundle-'));
 
   beforeAll(async () => {
-    execFileSync(process.execPath, ['scripts/build.mjs', '--only', 'ingress-web,agent-worker'], {
-      cwd: ROOT,
-      stdio: 'ignore',
-    });
+    execFileSync(
+      process.execPath,
+      ['scripts/build.mjs', '--only', 'ingress-web,agent-worker,ingress-telegram'],
+      {
+        cwd: ROOT,
+        stdio: 'ignore',
+      },
+    );
     llm = await startFakeLlm();
     db = await createTestDatabase();
   });
   afterAll(async () => {
     for (const p of procs) p.kill('SIGKILL');
-    await deleteBrokerPrefix(prefix, 2);
+    await deleteBrokerPrefix(prefix, 2, 3, [`${prefix}.out.telegram.7000001`]);
+    await tg?.close();
     await db?.drop();
     await llm?.close();
     rmSync(cwd, { recursive: true, force: true });
@@ -89,5 +97,27 @@ describe("the bundled services (the image's runtime)", () => {
       30_000,
     );
     expect(answer?.text).toBe('echo: from the bundle');
+  });
+
+  it('runs a platform connector from its bundle', async () => {
+    tg = await startFakeTelegram();
+    start('agent-worker.mjs', { MODEL_CHAIN: 'ollama/fake-small', OLLAMA_URL: llm.url });
+    const connector = start('ingress-telegram.mjs', {
+      TELEGRAM_BOT_TOKEN: tg.token,
+      TELEGRAM_API_ROOT: tg.apiRoot,
+      TELEGRAM_POLL_TIMEOUT_S: '1',
+    });
+    await waitFor(
+      'ingress-telegram bundle ready',
+      async () => connector.url() && (await fetch(`${connector.url()}/readyz`)).ok,
+      30_000,
+    );
+    tg.pushUpdate(new TelegramUpdates().message({ chat: 'direct', userId: 'bundled', text: 'hi bundle' }));
+    const reply = await waitFor(
+      'the Telegram reply',
+      () => tg?.sent.find((m) => m.text === 'echo: hi bundle'),
+      30_000,
+    );
+    expect(reply.parseMode).toBe('HTML');
   });
 });
