@@ -13,3 +13,4 @@ export * from './lifecycle.ts';
 export * from './logger.ts';
 export * from './metrics.ts';
 export * from './serial-by-key.ts';
+export * from './tools.ts';

@@ -98,7 +98,8 @@ export class ConversationStore {
         last_activity_at: Date;
         processed: boolean;
         message_row: string | null;
-        role: ChatMessage['role'] | null;
+        // Only user and assistant turns are stored as messages; tool rounds live in tool_calls.
+        role: 'user' | 'assistant' | null;
         content: string | null;
       }>({
         // Named: prepared once per connection, so PostgreSQL does not re-plan it for every message.
