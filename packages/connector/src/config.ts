@@ -26,8 +26,20 @@ export const connectorConfigShape = {
   BODY_LIMIT_BYTES: z.coerce.number().int().min(1_024).default(1_048_576),
   /** In groups: answer only when mentioned / replied to (`mention`), or every message (`always`). */
   GROUP_POLICY: z.enum(['mention', 'always']).default('mention'),
-  /** Platform user ids allowed to talk to the bot; empty means everyone. */
+  /**
+   * Platform user ids that may talk to the bot. Under STRANGER_MODE=open a non-empty list refuses
+   * everyone else (empty means everyone); under the other modes these users skip pairing and
+   * everyone else goes through it.
+   */
   ALLOWED_USERS: csv,
+  /** How users who are neither allowlisted nor paired are treated: `open`, `verification_code`, `direct_block`. */
+  STRANGER_MODE: z.enum(['open', 'verification_code', 'direct_block']).default('open'),
+  /** How long a pairing code (and its request) stays valid. */
+  PAIRING_CODE_TTL_S: z.coerce.number().int().min(1).max(604_800).default(600),
+  /** Wrong codes before the user is blocked. */
+  PAIRING_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(3),
+  /** How long too many wrong codes, an expired request or an admin's denial block a user. */
+  PAIRING_BLOCK_S: z.coerce.number().int().min(1).default(3_600),
   /** Attachments larger than this are not downloaded; the user is told. */
   ATTACHMENT_MAX_BYTES: z.coerce
     .number()

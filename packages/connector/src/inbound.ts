@@ -17,13 +17,13 @@ import type { InboundOutcome, InboundSink, NormalizedMessage } from './adapter.t
 import { type AttachmentStore, formatBytes, type StoredAttachment } from './attachments.ts';
 import type { ChannelPolicy } from './channel-policy.ts';
 import type { IdentityStore } from './identities.ts';
+import type { StrangerGate } from './pairing.ts';
 import type { ReplyContexts } from './reply-contexts.ts';
 
 export interface InboundOptions {
   platform: Platform;
   /** Read on every message: some adapters learn their bot id only once connected. */
   botId: () => string;
-  allowedUsers: string[];
   maxChars: number;
   publishTimeoutMs: number;
 }
@@ -34,6 +34,8 @@ export interface InboundDeps {
   log: Logger;
   identities: IdentityStore;
   policy: ChannelPolicy;
+  /** Allowlist and stranger mode: who may reach the agents at all. */
+  gate: StrangerGate;
   contexts: ReplyContexts;
   attachments: AttachmentStore;
   onOutcome?: (outcome: InboundOutcome | 'failed') => void;
@@ -103,19 +105,12 @@ export class InboundPipeline {
     // The context is stored before anything is published, so even a refusal can be answered.
     await this.d.contexts.save(id, msg.replyContext, msg.replyContextExpiresAt);
 
-    if (this.o.allowedUsers.length > 0 && !this.o.allowedUsers.includes(msg.user.id)) {
-      this.d.log.warn('message from a user not on the allowlist refused', {
-        ...fields,
-        labels: { ...fields.labels, user_id: msg.user.id },
-      });
-      await this.notify(
-        id,
-        base.traceId,
-        msg,
-        'Sorry, this assistant only answers approved users. Ask your administrator to add you.',
-      );
+    // Before attachments are downloaded and anything is published: a stranger's message goes nowhere.
+    const gate = await this.d.gate.admit(msg, { messageId: id, botId, fields });
+    if (gate.action !== 'pass') {
+      if (gate.action === 'refuse' && gate.notice) await this.notify(id, base.traceId, msg, gate.notice);
       this.recent.add(id);
-      return 'refused';
+      return gate.action === 'ignore' ? 'ignored' : 'refused';
     }
 
     const text = msg.text.trim();

@@ -3,5 +3,8 @@ export * from './attachments.ts';
 export * from './config.ts';
 export * from './errors.ts';
 export * from './markdown.ts';
+export * from './pairing.ts';
+export * from './pairing-code.ts';
+export * from './pairing-store.ts';
 export * from './run.ts';
 export * from './run-types.ts';

@@ -21,6 +21,8 @@ import { IdentityStore } from './identities.ts';
 import { InboundPipeline } from './inbound.ts';
 import { OutboundConsumer } from './outbound.ts';
 import { OutboundParts } from './outbound-parts.ts';
+import { StrangerGate } from './pairing.ts';
+import { PairingStore } from './pairing-store.ts';
 import { ReplyContexts } from './reply-contexts.ts';
 import type { ConnectorDefinition } from './run-types.ts';
 
@@ -79,13 +81,31 @@ export function runConnector<C extends ConnectorConfig>(def: ConnectorDefinition
       'platform',
       'outcome',
     ]);
+    const pairingTotal = counter(
+      registry,
+      'connector_pairing_total',
+      'Stranger-mode events: requested, reminded, paired, wrong_code, blocked, expired, refused',
+      ['platform', 'event'],
+    );
+    const gate = new StrangerGate(
+      {
+        platform,
+        mode: cfg.STRANGER_MODE,
+        allowedUsers: cfg.ALLOWED_USERS,
+        codeTtlSeconds: cfg.PAIRING_CODE_TTL_S,
+        maxAttempts: cfg.PAIRING_MAX_ATTEMPTS,
+        blockSeconds: cfg.PAIRING_BLOCK_S,
+      },
+      { store: new PairingStore(pool), log, onEvent: (event) => pairingTotal.inc({ platform, event }) },
+    );
+    const mode = gate.describe();
+    log[mode.level](mode.message, { labels: { platform, stranger_mode: cfg.STRANGER_MODE } });
     const contexts = new ReplyContexts(pool, platform);
     const attachments = new AttachmentStore(pool, platform, cfg.ATTACHMENT_MAX_BYTES);
     const inbound = new InboundPipeline(
       {
         platform,
         botId: () => adapter.botId,
-        allowedUsers: cfg.ALLOWED_USERS,
         maxChars: cfg.MAX_MESSAGE_CHARS,
         publishTimeoutMs: cfg.PUBLISH_TIMEOUT_MS,
       },
@@ -95,6 +115,7 @@ export function runConnector<C extends ConnectorConfig>(def: ConnectorDefinition
         log,
         identities: new IdentityStore(pool),
         policy: new ChannelPolicy(pool, { platform, defaultPolicy: cfg.GROUP_POLICY }),
+        gate,
         contexts,
         attachments,
         onOutcome: (outcome) => inboundTotal.inc({ platform, outcome }),
