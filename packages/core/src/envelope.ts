@@ -73,6 +73,8 @@ export const inboundEnvelopeSchema = z.object({
   mentions: z.array(id).max(100).optional(),
   /** When set, the worker answers from this history instead of the stored conversation. */
   context: z.array(contextMessageSchema).max(500).optional(),
+  /** Whitelisted claims of the API client's verified JWT, for routing rules; never client-asserted. */
+  claims: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
   receivedAt: z.iso.datetime(),
   traceId: id,
 });

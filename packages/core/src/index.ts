@@ -1,5 +1,6 @@
 export * from './broker/broker.ts';
 export * from './broker/partition.ts';
+export * from './broker/rpc.ts';
 export * from './broker/topology.ts';
 export * from './config.ts';
 export * from './db/inbox.ts';

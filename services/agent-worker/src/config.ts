@@ -1,6 +1,11 @@
 import { commonConfigShape, loadConfig } from '@switchboard/core';
 import { z } from 'zod';
+import { knowledgeConfigShape } from './knowledge/config.ts';
+import { limitsConfigShape } from './limits/config.ts';
 import { parseModelChain } from './models/chain-spec.ts';
+import { routingConfigShape } from './routing/config.ts';
+import { skillsConfigShape } from './skills/config.ts';
+import { toolLoopConfigShape } from './tools/config.ts';
 
 export const workerConfigSchema = z.object({
   ...commonConfigShape,
@@ -25,6 +30,16 @@ export const workerConfigSchema = z.object({
   /** How often a worker re-balances its share of the inbound partitions. */
   LEASE_INTERVAL_MS: z.coerce.number().int().min(50).default(1_000),
   DB_POOL_SIZE: z.coerce.number().int().min(2).max(200).default(20),
+  /** Whether the built-in tools (the tool-runner service over the broker) are offered at all. */
+  TOOLS_ENABLED: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((v) => v === 'true'),
+  ...toolLoopConfigShape,
+  ...routingConfigShape,
+  ...limitsConfigShape,
+  ...skillsConfigShape,
+  ...knowledgeConfigShape,
 });
 
 export type WorkerConfig = z.infer<typeof workerConfigSchema>;

@@ -12,13 +12,29 @@ import {
   OutboxRelay,
   pingDatabase,
   runMain,
+  ToolRpcClient,
 } from '@switchboard/core';
+import { builtinToolSpecs } from '../../tool-runner/src/specs.ts';
+import { Agent } from './agent/agent.ts';
+import { ChainFactory } from './agent/chains.ts';
+import { ConversationSettings } from './agent/conversation-settings.ts';
 import { loadWorkerConfig } from './config.ts';
 import { ConversationStore } from './conversation-store.ts';
 import { InboundConsumer } from './inbound-consumer.ts';
+import { knowledgeRoutes } from './knowledge/routes.ts';
+import { knowledgeBaseFromConfig } from './knowledge/setup.ts';
+import { ModelLimiter } from './limits/model-limiter.ts';
+import { createRedis } from './limits/redis.ts';
+import { ResponseCache } from './limits/response-cache.ts';
+import { TokenUsage } from './limits/token-usage.ts';
 import { workerMetrics } from './metrics.ts';
-import { buildModels, ModelChain } from './models/chain.ts';
 import { PartitionLeases } from './partition-leases.ts';
+import { modelIntentClassifier } from './routing/intent.ts';
+import { Router } from './routing/router.ts';
+import { skillRegistryFromConfig } from './skills/setup.ts';
+import { toolLoopSettings } from './tools/config.ts';
+import { ToolCallStore } from './tools/tool-call-store.ts';
+import { Toolbox } from './tools/toolbox.ts';
 import { TurnProcessor } from './turn.ts';
 
 runMain('agent-worker', async () => {
@@ -37,31 +53,111 @@ runMain('agent-worker', async () => {
     pollMs: cfg.OUTBOX_POLL_MS,
     onPublished: (n) => m.outboxPublished.inc(n),
   });
-  const chain = new ModelChain(
-    buildModels(cfg.MODEL_CHAIN, {
+  const redis = createRedis(cfg.REDIS_URL, log, workerId);
+  await redis.connect().catch(() => {
+    // Not fatal: limits and the cache are bypassed (logged) until Redis is back.
+  });
+  const limiter = new ModelLimiter(redis, {
+    prefix: cfg.BROKER_PREFIX,
+    rules: cfg.MODEL_LIMITS,
+    maxWaitMs: cfg.MODEL_LIMIT_MAX_WAIT_MS,
+    leaseMs: cfg.MODEL_LIMIT_LEASE_MS,
+    log,
+  });
+  const chains = new ChainFactory({
+    models: {
       ollamaUrl: cfg.OLLAMA_URL,
       openaiBaseUrl: cfg.OPENAI_BASE_URL,
       openaiApiKey: cfg.OPENAI_API_KEY,
       defaultTimeoutMs: cfg.MODEL_TIMEOUT_MS,
-    }),
-    {
-      retries: cfg.MODEL_RETRIES,
-      log,
-      hooks: {
-        onCall: (model, outcome, seconds) => {
-          m.modelCalls.inc({ model, outcome });
-          m.modelDuration.observe({ model }, seconds);
-        },
+    },
+    retries: cfg.MODEL_RETRIES,
+    log,
+    limiter,
+    hooks: {
+      onCall: (model, outcome, seconds) => {
+        m.modelCalls.inc({ model, outcome });
+        m.modelDuration.observe({ model }, seconds);
       },
     },
-  );
+  });
+  const defaultChain = chains.get(cfg.MODEL_CHAIN);
+  const router = new Router({
+    pool,
+    databaseUrl: cfg.DATABASE_URL,
+    log,
+    defaults: {
+      systemPrompt: cfg.SYSTEM_PROMPT,
+      modelChain: cfg.MODEL_CHAIN,
+      tools: cfg.DEFAULT_PROFILE_TOOLS,
+      knowledge: cfg.DEFAULT_PROFILE_KNOWLEDGE,
+    },
+    reloadIntervalMs: cfg.ROUTING_RELOAD_MS,
+    regexBudgetMs: cfg.ROUTING_REGEX_BUDGET_MS,
+    classifyTimeoutMs: cfg.ROUTING_CLASSIFY_TIMEOUT_MS,
+    classify: modelIntentClassifier((messages) =>
+      defaultChain.complete(messages, 'intent-classifier').then((r) => r.content),
+    ),
+    applicationName: `${workerId}-routing`,
+  });
+  await router.start();
+
+  const toolClient = new ToolRpcClient(broker, brokerOptions(cfg), log);
+  if (cfg.TOOLS_ENABLED) await toolClient.start();
+  const toolbox = new Toolbox({ invoker: toolClient, builtin: [...builtinToolSpecs], log });
+  const skills = skillRegistryFromConfig(cfg, log);
+  const applyLocalTools = () => {
+    const rejected = toolbox.setLocalTools(skills.list().flatMap((s) => s.localTools));
+    for (const r of rejected)
+      log.error('skill tool not loaded', { labels: { tool: r.name }, error: { message: r.reason } });
+  };
+  skills.on('change', applyLocalTools);
+  await skills.start();
+  applyLocalTools();
+
+  const kb = knowledgeBaseFromConfig(pool, cfg, log);
+  const kbWatch = await kb
+    .ingestDirectory(cfg.KNOWLEDGE_DIR)
+    .then((r) => {
+      log.info('knowledge folder synced', {
+        labels: {
+          ...Object.fromEntries(
+            Object.entries(r).map(([k, v]) => [k, String(Array.isArray(v) ? v.length : v)]),
+          ),
+        },
+      });
+      return cfg.KNOWLEDGE_WATCH ? kb.watchDirectory(cfg.KNOWLEDGE_DIR, 500) : undefined;
+    })
+    .catch((err) => {
+      log.warn('knowledge folder not synced', { error: { message: (err as Error).message } });
+      return undefined;
+    });
+  const toolCalls = new ToolCallStore(pool);
+  const agent = new Agent({
+    router,
+    skills,
+    kb,
+    chains,
+    loop: {
+      tools: toolbox,
+      settings: toolLoopSettings(cfg),
+      log,
+      record: (caller, calls) => toolCalls.record(caller, calls),
+      hooks: { onToolCall: (tool, status, seconds) => m.toolCalls.observe({ tool, status }, seconds) },
+    },
+    cache: new ResponseCache(redis, { prefix: cfg.BROKER_PREFIX, log }),
+    usage: new TokenUsage(pool),
+    settings: new ConversationSettings(pool),
+    log,
+    knowledge: { searchLimit: cfg.KB_SEARCH_LIMIT, contextMaxChars: cfg.KB_CONTEXT_MAX_CHARS },
+    toolsAvailable: () => (cfg.TOOLS_ENABLED ? builtinToolSpecs.map((t) => t.name) : []),
+  });
   const turns = new TurnProcessor(
     new ConversationStore(pool),
-    chain,
+    agent,
     (id, m) => relay.publishCommitted(id, m),
     broker.names,
     {
-      systemPrompt: cfg.SYSTEM_PROMPT,
       contextMaxMessages: cfg.CONTEXT_MAX_MESSAGES,
       contextMaxChars: cfg.CONTEXT_MAX_CHARS,
       sessionIdleMs: cfg.SESSION_IDLE_MINUTES * 60_000,
@@ -71,7 +167,8 @@ runMain('agent-worker', async () => {
       onOutcome: (outcome, env, latency) => {
         m.turns.inc({ platform: env.platform, outcome });
         if (outcome === 'apologised') m.allModelsFailed.inc();
-        if (outcome !== 'duplicate') m.messageLatency.observe({ platform: env.platform }, latency);
+        if (outcome !== 'duplicate' && outcome !== 'ignored')
+          m.messageLatency.observe({ platform: env.platform }, latency);
       },
     },
   );
@@ -99,10 +196,20 @@ runMain('agent-worker', async () => {
       database: () => pingDatabase(pool),
     },
   });
+  if (cfg.ADMIN_TOKEN) {
+    await http.register(knowledgeRoutes, {
+      kb,
+      adminToken: cfg.ADMIN_TOKEN,
+      maxDocumentBytes: cfg.KB_MAX_DOCUMENT_BYTES,
+      log,
+    });
+  }
   const address = await http.listen({ host: cfg.HTTP_HOST, port: cfg.HTTP_PORT });
   relay.start();
   await leases.start();
-  log.info('agent-worker started', { labels: { worker: workerId, address, models: chain.labels.join(',') } });
+  log.info('agent-worker started', {
+    labels: { worker: workerId, address, models: defaultChain.labels.join(',') },
+  });
 
   handleShutdown(log, cfg.SHUTDOWN_TIMEOUT_MS, [
     ['mark not ready', async () => markShuttingDown(http)],
@@ -114,12 +221,22 @@ runMain('agent-worker', async () => {
         await consumer.drain();
       },
     ],
+    ['close tool client', () => toolClient.close()],
+    [
+      'stop watching skills and knowledge',
+      async () => {
+        skills.close();
+        kbWatch?.close();
+      },
+    ],
     ['publish outbox', () => relay.flush()],
     ['stop outbox relay', () => relay.stop()],
     ['close broker', () => broker.close()],
     // Only now may another worker take the partitions: what was not started is back in the queue.
     ['release partitions', () => leases.close()],
     ['close http', () => http.close()],
+    ['stop routing listener', () => router.stop()],
+    ['close redis', async () => void (await redis.quit().catch(() => {}))],
     ['close database', () => pool.end()],
   ]);
 });

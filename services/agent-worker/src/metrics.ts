@@ -21,6 +21,10 @@ export function workerMetrics(registry: MetricsRegistry) {
     ),
     settled: counter(registry, 'deliveries_settled_total', 'Deliveries by how they were settled', ['result']),
     outboxPublished: counter(registry, 'outbox_published_total', 'Outbox rows published and confirmed'),
+    toolCalls: histogram(registry, 'tool_call_duration_seconds', 'Tool calls by tool and status', [
+      'tool',
+      'status',
+    ]),
     partitionsHeld: gauge(registry, 'partitions_held', 'Inbound partitions this worker consumes'),
   };
 }

@@ -1,31 +1,25 @@
 import { randomUUID } from 'node:crypto';
 import {
   ENVELOPE_VERSION,
-  ErrorCodes,
   type InboundEnvelope,
-  isSwitchboardError,
   type Logger,
   messageLogFields,
   type OutboundEnvelope,
   type OutboxMessage,
   type TopologyNames,
 } from '@switchboard/core';
+import type { Agent } from './agent/agent.ts';
 import { type ConversationStore, trimToBudget } from './conversation-store.ts';
-import type { ModelChain } from './models/chain.ts';
-import type { ChatMessage } from './models/provider.ts';
 
-export const APOLOGY =
-  'Sorry — I could not get an answer from any of my models just now. Your message was received; please try again in a moment.';
-export const RESET_REPLY = 'Conversation reset. I have forgotten our earlier messages in this chat.';
+export { APOLOGY, RESET_REPLY } from './agent/agent.ts';
 
 export interface TurnSettings {
-  systemPrompt: string;
   contextMaxMessages: number;
   contextMaxChars: number;
   sessionIdleMs: number;
 }
 
-export type TurnOutcome = 'answered' | 'apologised' | 'reset' | 'duplicate';
+export type TurnOutcome = 'answered' | 'apologised' | 'reset' | 'duplicate' | 'ignored';
 
 export interface TurnHooks {
   onOutcome?(outcome: TurnOutcome, env: InboundEnvelope, latencySeconds: number): void;
@@ -35,13 +29,13 @@ export interface TurnHooks {
 export type PublishCommitted = (outboxId: string, m: OutboxMessage) => Promise<void>;
 
 /**
- * One inbound message in, one reply out: history, model chain, and a single transaction that stores
- * the turn, claims the inbox row and queues the reply in the outbox.
+ * One inbound message in, one reply out: history, the agent's answer, and a single transaction that
+ * stores the turn, claims the inbox row and queues the reply in the outbox.
  */
 export class TurnProcessor {
   constructor(
     private readonly store: ConversationStore,
-    private readonly chain: ModelChain,
+    private readonly agent: Pick<Agent, 'answer'>,
     private readonly publish: PublishCommitted,
     private readonly names: TopologyNames,
     private readonly settings: TurnSettings,
@@ -66,55 +60,22 @@ export class TurnProcessor {
       Date.now() - conversation.lastActivityAt.getTime() > this.settings.sessionIdleMs;
     let newSessionId = idle ? randomUUID() : undefined;
 
-    let outcome: TurnOutcome;
-    let reply: {
-      text: string;
-      status: 'ok' | 'error';
-      model?: string;
-      promptTokens?: number;
-      completionTokens?: number;
-    };
-    if (env.text.trim() === '/reset') {
-      newSessionId = randomUUID();
-      outcome = 'reset';
-      reply = { text: RESET_REPLY, status: 'ok' };
-    } else {
-      const history = env.context
-        ? trimToBudget(
-            env.context.filter((m) => m.role !== 'system'),
-            this.settings.contextMaxChars,
-          )
-        : newSessionId
-          ? []
-          : trimToBudget(loaded.history, this.settings.contextMaxChars);
-      const clientSystem = env.context?.filter((m) => m.role === 'system') ?? [];
-      const messages: ChatMessage[] = [
-        ...(clientSystem.length > 0
-          ? clientSystem
-          : [{ role: 'system' as const, content: this.settings.systemPrompt }]),
-        ...history,
-        { role: 'user', content: userContent(env) },
-      ];
-      try {
-        const r = await this.chain.complete(messages, env.traceId);
-        outcome = 'answered';
-        reply = {
-          text: r.content,
-          status: 'ok',
-          model: r.model,
-          promptTokens: r.promptTokens,
-          completionTokens: r.completionTokens,
-        };
-      } catch (err) {
-        if (!isSwitchboardError(err) || err.code !== ErrorCodes.ALL_MODELS_FAILED) throw err;
-        this.log.error('every model failed; sending the apology', {
-          ...trace,
-          error: { code: err.code, message: err.message },
-        });
-        outcome = 'apologised';
-        reply = { text: APOLOGY, status: 'error' };
-      }
+    const history = env.context
+      ? trimToBudget(env.context, this.settings.contextMaxChars)
+      : newSessionId
+        ? []
+        : trimToBudget(loaded.history, this.settings.contextMaxChars);
+    const reply = await this.agent.answer({ env, history, userContent: userContent(env) });
+    if (reply.ignore) {
+      this.hooks.onOutcome?.('ignored', env, 0);
+      this.log.info('message ignored by its routing rule', {
+        ...trace,
+        labels: { ...trace.labels, route: reply.route },
+      });
+      return 'ignored';
     }
+    if (reply.reset) newSessionId = randomUUID();
+    const outcome: TurnOutcome = reply.reset ? 'reset' : reply.status === 'error' ? 'apologised' : 'answered';
 
     const replyId = `reply:${env.id}`;
     const latencyMs = Date.now() - Date.parse(env.receivedAt);
@@ -127,7 +88,7 @@ export class TurnProcessor {
       conversationId: env.conversationId,
       inReplyTo: env.id,
       text: reply.text,
-      attachments: [],
+      attachments: reply.attachments,
       status: reply.status,
       model: reply.model,
       createdAt: new Date().toISOString(),

@@ -12,6 +12,7 @@ import type { WebSocket } from 'ws';
 import { TokenAuth } from './auth.ts';
 import type { WebConfig } from './config.ts';
 import { Intake } from './intake.ts';
+import { JwtVerifier } from './jwt.ts';
 import { ReplyStore } from './replies.ts';
 import { ReplyHub } from './reply-hub.ts';
 import { chatPageRoutes } from './routes/chat-page.ts';
@@ -41,7 +42,7 @@ export async function buildApp(
     'platform',
     'outcome',
   ]);
-  const auth = new TokenAuth(cfg.API_TOKENS);
+  const auth = new TokenAuth(cfg.API_TOKENS, JwtVerifier.fromConfig(cfg));
   const intake = new Intake(
     d.broker,
     d.log,

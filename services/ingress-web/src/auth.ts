@@ -1,14 +1,29 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { ErrorCodes, SwitchboardError } from '@switchboard/core';
+import { type ClaimValue, type JwtVerifier, looksLikeJwt } from './jwt.ts';
 
-/** Compares digests so neither the token's length nor its prefix leaks through timing. */
+/** Who made a request: a holder of an opaque API token, or a client with a verified JWT. */
+export type Principal =
+  | { kind: 'token'; subject: undefined; claims: undefined }
+  | { kind: 'jwt'; subject: string | undefined; claims: Record<string, ClaimValue> };
+
+const TOKEN: Principal = { kind: 'token', subject: undefined, claims: undefined };
+
+/**
+ * Opaque API tokens (compared by digest, so neither the token's length nor its prefix leaks
+ * through timing) and, when configured, JWTs.
+ */
 export class TokenAuth {
   private readonly digests: Buffer[];
 
-  constructor(tokens: string[]) {
+  constructor(
+    tokens: string[],
+    private readonly jwt?: JwtVerifier,
+  ) {
     this.digests = tokens.map((t) => createHash('sha256').update(t).digest());
   }
 
+  /** Whether the token is one of the opaque API tokens. */
   check(token: string | undefined): boolean {
     if (!token) return false;
     const d = createHash('sha256').update(token).digest();
@@ -17,8 +32,18 @@ export class TokenAuth {
     return ok;
   }
 
-  /** Throws 401 unless the Authorization header carries a known bearer token. */
-  requireBearer(header: string | undefined): void {
+  /** Throws 401 with the reason unless the token is a known API token or a valid JWT. */
+  async authenticate(token: string | undefined): Promise<Principal> {
+    if (this.check(token)) return TOKEN;
+    if (token && this.jwt && looksLikeJwt(token)) {
+      const v = await this.jwt.verify(token);
+      return { kind: 'jwt', subject: v.subject, claims: v.claims };
+    }
+    throw new SwitchboardError(ErrorCodes.UNAUTHORIZED, 'invalid API token', { statusCode: 401 });
+  }
+
+  /** The Authorization header's bearer token, authenticated. */
+  async requireBearer(header: string | undefined): Promise<Principal> {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
     if (!m) {
       throw new SwitchboardError(
@@ -29,7 +54,6 @@ export class TokenAuth {
         },
       );
     }
-    if (!this.check(m[1]))
-      throw new SwitchboardError(ErrorCodes.UNAUTHORIZED, 'invalid API token', { statusCode: 401 });
+    return this.authenticate(m[1]);
   }
 }

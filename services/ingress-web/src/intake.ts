@@ -28,6 +28,8 @@ export interface IntakeRequest {
   text: string;
   clientId?: string;
   context?: InboundEnvelope['context'];
+  /** Verified JWT claims of an API client (never taken from the request body). */
+  claims?: InboundEnvelope['claims'];
 }
 
 /**
@@ -71,6 +73,7 @@ export class Intake {
       text: r.text,
       attachments: [],
       context: r.context,
+      claims: r.claims,
       receivedAt: new Date().toISOString(),
       traceId: newTraceId(),
     };

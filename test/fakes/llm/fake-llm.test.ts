@@ -121,6 +121,19 @@ describe('Ollama API', () => {
     expect(calls).toEqual([{ function: { name: 'get_weather', arguments: { city: 'Paris' } } }]);
   });
 
+  it('sends rawArguments where the arguments object belongs, as a broken model would', async () => {
+    fake.setRules([{ toolCalls: [{ name: 'get_weather', arguments: {}, rawArguments: '{"city": "Par' }] }]);
+    const res = await ollama.chat({
+      model: 'fake-small',
+      messages: [{ role: 'user', content: 'weather' }],
+      tools: [weatherTool],
+      stream: false,
+    });
+    expect(res.message.tool_calls).toEqual([
+      { function: { name: 'get_weather', arguments: '{"city": "Par' } },
+    ]);
+  });
+
   it('lists models, reports a version and rejects unknown models like Ollama', async () => {
     const list = await ollama.list();
     expect(list.models.map((m) => m.name)).toEqual(['fake-small:latest', 'fake-large:latest']);
@@ -221,6 +234,29 @@ describe('OpenAI API', () => {
       { city: 'Paris' },
       { zone: 'Europe/Paris', verbose: true },
     ]);
+  });
+
+  it('sends rawArguments verbatim as the arguments string, whole and streamed', async () => {
+    fake.setRules([{ toolCalls: [{ name: 'get_weather', arguments: {}, rawArguments: '{"city": "Par' }] }]);
+    const res = await openai.chat.completions.create({
+      model: 'fake-small',
+      messages: [{ role: 'user', content: 'weather' }],
+      tools: [weatherTool],
+    });
+    const call = res.choices[0]?.message.tool_calls?.[0];
+    expect(call?.type === 'function' && call.function.arguments).toBe('{"city": "Par');
+
+    const stream = await openai.chat.completions.create({
+      model: 'fake-small',
+      messages: [{ role: 'user', content: 'weather' }],
+      tools: [weatherTool],
+      stream: true,
+    });
+    let args = '';
+    for await (const chunk of stream) {
+      for (const c of chunk.choices[0]?.delta.tool_calls ?? []) args += c.function?.arguments ?? '';
+    }
+    expect(args).toBe('{"city": "Par');
   });
 
   it('lists and retrieves models, and 404s an unknown one', async () => {

@@ -195,5 +195,7 @@ class OllamaReply {
 }
 
 function toolCallsJson(toolCalls: readonly ToolCallSpec[]): string {
-  return JSON.stringify(toolCalls.map((c) => ({ function: { name: c.name, arguments: c.arguments } })));
+  return JSON.stringify(
+    toolCalls.map((c) => ({ function: { name: c.name, arguments: c.rawArguments ?? c.arguments } })),
+  );
 }

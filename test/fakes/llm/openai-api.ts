@@ -287,7 +287,7 @@ class OpenAiReply {
       message.tool_calls = toolCalls.map((c) => ({
         id: nextId('call_'),
         type: 'function',
-        function: { name: c.name, arguments: JSON.stringify(c.arguments) },
+        function: { name: c.name, arguments: c.rawArguments ?? JSON.stringify(c.arguments) },
       }));
     }
     return JSON.stringify({
@@ -331,7 +331,7 @@ class OpenAiReply {
           `{"index":0,"delta":{${role}"tool_calls":[${JSON.stringify(header)}]},"logprobs":null,"finish_reason":null}`,
         ),
       );
-      const args = JSON.stringify(call.arguments);
+      const args = call.rawArguments ?? JSON.stringify(call.arguments);
       for (let i = 0; i < args.length; i += ARGUMENT_PIECE) {
         const piece = { index, function: { arguments: args.slice(i, i + ARGUMENT_PIECE) } };
         parts.push(

@@ -6,6 +6,11 @@ export type Fault = '429' | '500' | 'hang' | 'malformed' | 'disconnect';
 export interface ToolCallSpec {
   name: string;
   arguments: Record<string, unknown>;
+  /**
+   * Sent in place of `arguments`, as a broken model would write them: OpenAI gets this text as the
+   * arguments string, Ollama gets it as a JSON string where an object belongs.
+   */
+  rawArguments?: string;
 }
 
 export interface Rule {
@@ -43,7 +48,13 @@ export const ruleSchema: z.ZodType<Rule> = z.strictObject({
     .optional(),
   reply: z.string().optional(),
   toolCalls: z
-    .array(z.strictObject({ name: z.string().min(1), arguments: z.record(z.string(), z.unknown()) }))
+    .array(
+      z.strictObject({
+        name: z.string().min(1),
+        arguments: z.record(z.string(), z.unknown()),
+        rawArguments: z.string().optional(),
+      }),
+    )
     .optional(),
   fault: z.enum(['429', '500', 'hang', 'malformed', 'disconnect']).optional(),
   retryAfterSeconds: z.number().int().nonnegative().optional(),

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { ollamaEmbed, openAiEmbed, type RecordedEmbedding } from './embeddings.ts';
 import { BodyTooLargeError, JSON_TYPE, readJson, sendJson, sendText } from './http.ts';
 import { OLLAMA_VERSION, ollamaChat, ollamaTagsBody } from './ollama-api.ts';
 import { checkOpenAiAuth, openAiChat, openAiModel, openAiModelsBody, sendOpenAiError } from './openai-api.ts';
@@ -8,6 +9,7 @@ import type { Rule } from './rules.ts';
 import type { RecordedCall } from './state.ts';
 import { FakeState } from './state.ts';
 
+export { FAKE_EMBEDDING_DIMENSIONS, fakeEmbedding, type RecordedEmbedding } from './embeddings.ts';
 export type { Api, Fault, Rule, ToolCallSpec } from './rules.ts';
 export { parseRules, ruleSchema, rulesSchema } from './rules.ts';
 export type { RecordedCall, RecordedMessage } from './state.ts';
@@ -33,6 +35,8 @@ export interface FakeLlm {
   port: number;
   /** Chat requests seen, oldest first. The same array for the fake's whole life. */
   calls: RecordedCall[];
+  /** Embedding requests seen (`/api/embed`, `/api/embeddings`, `/v1/embeddings`), oldest first. */
+  embeddingCalls: RecordedEmbedding[];
   /** Replaces the rules and their `times` counters. Throws on an invalid rule. */
   setRules(rules: Rule[]): void;
   setLatency(ms: number): void;
@@ -99,6 +103,7 @@ export async function startFakeLlm(opts: FakeLlmOptions = {}): Promise<FakeLlm> 
     if (path.startsWith('/v1/')) {
       if (!checkOpenAiAuth(state, req, res)) return;
       if (path === '/v1/chat/completions' && method === 'POST') return openAiChat(state, req, res);
+      if (path === '/v1/embeddings' && method === 'POST') return openAiEmbed(state, req, res);
       if (path === '/v1/models' && method === 'GET') return sendText(res, 200, modelsBody, JSON_TYPE);
       if (path.startsWith('/v1/models/') && method === 'GET') {
         return openAiModel(state, res, decodeURIComponent(path.slice('/v1/models/'.length)));
@@ -106,6 +111,8 @@ export async function startFakeLlm(opts: FakeLlmOptions = {}): Promise<FakeLlm> 
       return sendOpenAiError(res, 404, `Invalid URL (${method} ${path})`, 'invalid_request_error', null);
     }
     if (path === '/api/chat' && method === 'POST') return ollamaChat(state, req, res, startedAt);
+    if (path === '/api/embed' && method === 'POST') return ollamaEmbed(state, req, res, false);
+    if (path === '/api/embeddings' && method === 'POST') return ollamaEmbed(state, req, res, true);
     if (path === '/api/tags' && method === 'GET') return sendText(res, 200, tagsBody, JSON_TYPE);
     if (path === '/api/version' && method === 'GET') return sendText(res, 200, versionBody, JSON_TYPE);
     // Health checks written for a real Ollama probe its root.
@@ -157,6 +164,7 @@ export async function startFakeLlm(opts: FakeLlmOptions = {}): Promise<FakeLlm> 
     url: `http://${urlHost}:${port}`,
     port,
     calls: state.calls,
+    embeddingCalls: state.embeddingCalls,
     setRules: (rules) => state.setRules(rules),
     setLatency: (ms) => {
       state.latencyMs = checkLatency(ms);

@@ -1,3 +1,4 @@
+import type { RecordedEmbedding } from './embeddings.ts';
 import type { Api, Fault, Rule, ToolCallSpec } from './rules.ts';
 import { lastUserText, normaliseModel, RuleBook } from './rules.ts';
 
@@ -44,6 +45,8 @@ export interface StateOptions {
 
 export class FakeState {
   readonly calls: RecordedCall[] = [];
+  /** Embedding requests seen, oldest first; kept apart from chat `calls`. */
+  readonly embeddingCalls: RecordedEmbedding[] = [];
   readonly models: readonly string[];
   readonly acceptAnyModel: boolean;
   readonly apiKey: string | undefined;
@@ -71,6 +74,7 @@ export class FakeState {
   /** Back to the configuration the fake started with; `calls` is emptied in place. */
   reset(): void {
     this.calls.length = 0;
+    this.embeddingCalls.length = 0;
     this.latencyMs = this.#initial.latencyMs;
     this.#rules.set(this.#initial.rules);
   }
@@ -83,6 +87,12 @@ export class FakeState {
     if (!this.recordCalls) return;
     if (this.calls.length >= MAX_RECORDED_CALLS) this.calls.shift();
     this.calls.push(call);
+  }
+
+  recordEmbedding(call: RecordedEmbedding): void {
+    if (!this.recordCalls) return;
+    if (this.embeddingCalls.length >= MAX_RECORDED_CALLS) this.embeddingCalls.shift();
+    this.embeddingCalls.push(call);
   }
 
   decide(api: Api, model: string, messages: readonly unknown[]): Outcome {

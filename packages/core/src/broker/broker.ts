@@ -49,6 +49,11 @@ export interface PublishOptions {
   traceId: string;
   headers?: Record<string, unknown>;
   timeoutMs?: number;
+  /** Request/reply (the tool RPC): where the answer goes and which request it answers. */
+  replyTo?: string;
+  correlationId?: string;
+  /** Per-message TTL in milliseconds: a request nobody took before its deadline is not run late. */
+  expiration?: number;
 }
 
 /** One delivery handed to a consumer. Settle it exactly once with ack, retryOrPark or park. */
@@ -60,6 +65,8 @@ export interface Delivery {
   readonly redelivered: boolean;
   /** 1 for the first delivery through our retry path; the broker's redeliveries do not count here. */
   readonly attempt: number;
+  /** AMQP properties a request/reply exchange needs. */
+  readonly properties: { replyTo?: string; correlationId?: string };
   json(): unknown;
   ack(): void;
   /** Schedules a delayed retry, or parks the message once MAX_ATTEMPTS is reached. */
@@ -168,6 +175,9 @@ export class Broker {
         timestamp: Math.floor(Date.now() / 1000),
         headers: { [Headers.traceId]: o.traceId, ...o.headers },
         timeout: o.timeoutMs,
+        replyTo: o.replyTo,
+        correlationId: o.correlationId,
+        expiration: o.expiration,
       });
     } catch (err) {
       throw new SwitchboardError(
@@ -256,6 +266,10 @@ export class Broker {
       headers,
       redelivered: msg.fields.redelivered,
       attempt,
+      properties: {
+        replyTo: msg.properties.replyTo as string | undefined,
+        correlationId: msg.properties.correlationId as string | undefined,
+      },
       json: () => JSON.parse(msg.content.toString('utf8')),
       ack: () => settle((c) => c.ack(msg)),
       async retryOrPark(err: unknown) {

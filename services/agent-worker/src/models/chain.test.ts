@@ -128,6 +128,21 @@ describe('ModelChain against the fake LLM', () => {
     expect(elapsed).toBeGreaterThanOrEqual(2 * 300 - 20);
     expect(elapsed).toBeLessThan(10_000);
   });
+
+  it('offers the tools to every model it tries, and returns the tool calls of the one that answered', async () => {
+    fake.setRules([
+      { match: { model: 'fake-small' }, fault: '500' },
+      { toolCalls: [{ name: 'get_uptime', arguments: { host: 'db1' } }] },
+    ]);
+    const tools = [{ name: 'get_uptime', description: 'Uptime of a host', parameters: { type: 'object' } }];
+    const r = await chain('ollama/fake-small,openai/fake-large', 0).complete(question, 'trace-7', { tools });
+    expect(r.model).toBe('openai/fake-large');
+    expect(r.toolCalls).toEqual([{ id: expect.any(String), name: 'get_uptime', arguments: { host: 'db1' } }]);
+    expect(fake.calls.map((c) => c.tools)).toEqual([
+      [{ type: 'function', function: tools[0] }],
+      [{ type: 'function', function: tools[0] }],
+    ]);
+  });
 });
 
 describe('MODEL_CHAIN parsing', () => {

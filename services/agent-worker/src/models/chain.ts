@@ -3,7 +3,13 @@ import pRetry, { AbortError } from 'p-retry';
 import type { ModelSpec } from './chain-spec.ts';
 import { OllamaModel } from './ollama.ts';
 import { OpenAiModel } from './openai.ts';
-import { type ChatMessage, type ChatModel, type ChatResult, ModelCallError } from './provider.ts';
+import {
+  type ChatMessage,
+  type ChatModel,
+  type ChatOptions,
+  type ChatResult,
+  ModelCallError,
+} from './provider.ts';
 
 export interface ChainResult extends ChatResult {
   model: string;
@@ -27,11 +33,11 @@ export class ModelChain {
     return this.models.map((m) => m.model.label);
   }
 
-  async complete(messages: ChatMessage[], traceId: string): Promise<ChainResult> {
+  async complete(messages: ChatMessage[], traceId: string, options?: ChatOptions): Promise<ChainResult> {
     const failures: string[] = [];
     for (const { model, timeoutMs } of this.models) {
       try {
-        const result = await pRetry(() => this.callOnce(model, timeoutMs, messages), {
+        const result = await pRetry(() => this.callOnce(model, timeoutMs, messages, options), {
           retries: this.opts.retries,
           minTimeout: this.opts.minBackoffMs ?? 250,
           factor: 2,
@@ -55,10 +61,15 @@ export class ModelChain {
     throw new SwitchboardError(ErrorCodes.ALL_MODELS_FAILED, `every model failed (${failures.join('; ')})`);
   }
 
-  private async callOnce(model: ChatModel, timeoutMs: number, messages: ChatMessage[]): Promise<ChatResult> {
+  private async callOnce(
+    model: ChatModel,
+    timeoutMs: number,
+    messages: ChatMessage[],
+    options: ChatOptions | undefined,
+  ): Promise<ChatResult> {
     const started = performance.now();
     try {
-      const result = await model.chat(messages, AbortSignal.timeout(timeoutMs));
+      const result = await model.chat(messages, AbortSignal.timeout(timeoutMs), options);
       this.opts.hooks?.onCall?.(model.label, 'ok', (performance.now() - started) / 1000);
       return result;
     } catch (err) {

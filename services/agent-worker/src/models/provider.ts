@@ -1,10 +1,32 @@
-export interface ChatMessage {
-  role: 'system' | 'user' | 'assistant';
-  content: string;
+/** A tool the model asked to call, with its arguments already parsed from JSON. */
+export interface ToolCall {
+  /** The provider's id for the call (OpenAI); generated where the provider has none (Ollama). */
+  id: string;
+  name: string;
+  arguments: Record<string, unknown>;
+}
+
+/** A tool offered to the model: name, what it does, and its parameters as JSON Schema. */
+export interface ToolSpec {
+  name: string;
+  description: string;
+  parameters: Record<string, unknown>;
+}
+
+export type ChatMessage =
+  | { role: 'system' | 'user'; content: string }
+  | { role: 'assistant'; content: string; toolCalls?: ToolCall[] }
+  | { role: 'tool'; content: string; toolCallId: string; name: string };
+
+export interface ChatOptions {
+  /** Offered to the model with native tool calling (OpenAI `tools`, Ollama `tools`). */
+  tools?: ToolSpec[];
 }
 
 export interface ChatResult {
   content: string;
+  /** Set when the model answered with tool calls instead of (or besides) text. */
+  toolCalls?: ToolCall[];
   promptTokens?: number;
   completionTokens?: number;
 }
@@ -15,7 +37,7 @@ export interface ChatModel {
   readonly model: string;
   /** `provider/model`, used in logs, metrics and stored turns. */
   readonly label: string;
-  chat(messages: ChatMessage[], signal: AbortSignal): Promise<ChatResult>;
+  chat(messages: ChatMessage[], signal: AbortSignal, options?: ChatOptions): Promise<ChatResult>;
 }
 
 /** A failed model call, classified so the chain knows whether to retry the same model. */

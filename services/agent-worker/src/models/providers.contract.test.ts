@@ -2,7 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type FakeLlm, startFakeLlm } from '../../../../test/fakes/llm/server.ts';
 import { OllamaModel } from './ollama.ts';
 import { OpenAiModel } from './openai.ts';
-import { type ChatMessage, type ChatModel, ModelCallError } from './provider.ts';
+import { type ChatMessage, type ChatModel, ModelCallError, type ToolSpec } from './provider.ts';
 
 const conversation: ChatMessage[] = [
   { role: 'system', content: 'You are terse.' },
@@ -11,9 +11,26 @@ const conversation: ChatMessage[] = [
   { role: 'user', content: 'second question' },
 ];
 
+const weather: ToolSpec = {
+  name: 'get_weather',
+  description: 'Current weather for a city',
+  parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+};
+const clock: ToolSpec = { name: 'get_time', description: 'The time now', parameters: { type: 'object' } };
+
+/** How one provider's API carries a tool round: the assistant's calls and a tool's result. */
+interface ToolWire {
+  assistantCall(id: string, name: string, args: Record<string, unknown>): Record<string, unknown>;
+  toolResult(id: string, name: string, content: string): Record<string, unknown>;
+}
+
 /** The failure of one call, or a test failure when the call succeeds. */
-async function callError(model: ChatModel, signal = AbortSignal.timeout(10_000)): Promise<ModelCallError> {
-  const err = await model.chat(conversation, signal).then(
+async function callError(
+  model: ChatModel,
+  signal = AbortSignal.timeout(10_000),
+  tools?: ToolSpec[],
+): Promise<ModelCallError> {
+  const err = await model.chat(conversation, signal, tools ? { tools } : undefined).then(
     (r) => new Error(`expected the call to fail, got ${JSON.stringify(r)}`),
     (e: unknown) => e,
   );
@@ -25,7 +42,11 @@ async function callError(model: ChatModel, signal = AbortSignal.timeout(10_000))
  * What the chain relies on from every backend, whatever its wire protocol: one suite, run against
  * each implementation talking to the fake LLM over real HTTP.
  */
-function describeChatModelContract(name: string, make: (fakeUrl: string, model: string) => ChatModel): void {
+function describeChatModelContract(
+  name: string,
+  make: (fakeUrl: string, model: string) => ChatModel,
+  wire: ToolWire,
+): void {
   describe(`${name} honours the ChatModel contract`, () => {
     let fake: FakeLlm;
     let model: ChatModel;
@@ -110,6 +131,83 @@ function describeChatModelContract(name: string, make: (fakeUrl: string, model: 
       expect(err.retryable).toBe(false);
     });
 
+    it('sends no tools field when no tools are offered', async () => {
+      await model.chat(conversation, AbortSignal.timeout(10_000));
+      await model.chat(conversation, AbortSignal.timeout(10_000), { tools: [] });
+      expect(fake.calls.map((c) => c.tools)).toEqual([undefined, undefined]);
+      expect(fake.calls.map((c) => 'tools' in c.body)).toEqual([false, false]);
+    });
+
+    it('offers tools natively as functions with name, description and JSON Schema parameters', async () => {
+      await model.chat(conversation, AbortSignal.timeout(10_000), { tools: [weather, clock] });
+      expect(fake.calls[0]!.tools).toEqual([
+        { type: 'function', function: weather },
+        { type: 'function', function: clock },
+      ]);
+    });
+
+    it('returns the tool calls the model asked for, in order, with object arguments and unique ids', async () => {
+      fake.setRules([
+        {
+          toolCalls: [
+            { name: 'get_weather', arguments: { city: 'Paris' } },
+            { name: 'get_time', arguments: { zone: 'Europe/Paris', verbose: true, n: [1, 2] } },
+          ],
+        },
+      ]);
+      const r = await model.chat(conversation, AbortSignal.timeout(10_000), { tools: [weather, clock] });
+      expect(r.content).toBe('');
+      expect(r.toolCalls?.map(({ name, arguments: args }) => ({ name, args }))).toEqual([
+        { name: 'get_weather', args: { city: 'Paris' } },
+        { name: 'get_time', args: { zone: 'Europe/Paris', verbose: true, n: [1, 2] } },
+      ]);
+      const ids = r.toolCalls!.map((c) => c.id);
+      expect(ids.every((id) => typeof id === 'string' && id.length > 0)).toBe(true);
+      expect(new Set(ids).size).toBe(2);
+      expect(r.promptTokens).toBeGreaterThan(0);
+      expect(r.completionTokens).toBeGreaterThan(0);
+    });
+
+    it('returns text and no toolCalls when the model answers without calling a tool', async () => {
+      const r = await model.chat(conversation, AbortSignal.timeout(10_000), { tools: [weather] });
+      expect(r.content).toBe('echo: second question');
+      expect(r.toolCalls).toBeUndefined();
+    });
+
+    it("sends a tool round back in the API's own format, and gets the final answer", async () => {
+      fake.setRules([
+        { times: 1, toolCalls: [{ name: 'get_weather', arguments: { city: 'Paris' } }] },
+        { reply: 'It is 18°C in Paris.' },
+      ]);
+      const question: ChatMessage[] = [{ role: 'user', content: 'weather in Paris?' }];
+      const first = await model.chat(question, AbortSignal.timeout(10_000), { tools: [weather] });
+      const call = first.toolCalls![0]!;
+      const round: ChatMessage[] = [
+        ...question,
+        { role: 'assistant', content: first.content, toolCalls: first.toolCalls },
+        { role: 'tool', toolCallId: call.id, name: call.name, content: '18°C, light rain' },
+      ];
+      const second = await model.chat(round, AbortSignal.timeout(10_000), { tools: [weather] });
+      expect(second).toMatchObject({ content: 'It is 18°C in Paris.' });
+      expect(second.toolCalls).toBeUndefined();
+      expect(fake.calls[1]!.messages).toEqual([
+        { role: 'user', content: 'weather in Paris?' },
+        wire.assistantCall(call.id, 'get_weather', { city: 'Paris' }),
+        wire.toolResult(call.id, 'get_weather', '18°C, light rain'),
+      ]);
+    });
+
+    it('reports tool-call arguments that are not a JSON object as bad_response, without quoting them', async () => {
+      for (const raw of ['{"city": "Par', '[1, 2]', '"Paris"']) {
+        fake.setRules([{ toolCalls: [{ name: 'get_weather', arguments: {}, rawArguments: raw }] }]);
+        const err = await callError(model, AbortSignal.timeout(10_000), [weather]);
+        expect(err.reason).toBe('bad_response');
+        expect(err.retryable).toBe(true);
+        expect(err.message).toContain('get_weather');
+        expect(err.message).not.toContain(raw);
+      }
+    });
+
     it('reports an unreachable server as a retryable network failure', async () => {
       const down = await startFakeLlm();
       const url = down.url;
@@ -121,5 +219,37 @@ function describeChatModelContract(name: string, make: (fakeUrl: string, model: 
   });
 }
 
-describeChatModelContract('OllamaModel', (url, model) => new OllamaModel(model, url));
-describeChatModelContract('OpenAiModel', (url, model) => new OpenAiModel(model, `${url}/v1`, 'test-key'));
+describeChatModelContract('OllamaModel', (url, model) => new OllamaModel(model, url), {
+  // Ollama has no call ids: arguments travel as an object, results are matched by tool name.
+  assistantCall: (_id, name, args) => ({
+    role: 'assistant',
+    content: '',
+    tool_calls: [{ function: { name, arguments: args } }],
+  }),
+  toolResult: (_id, name, content) => ({ role: 'tool', content, tool_name: name }),
+});
+describeChatModelContract('OpenAiModel', (url, model) => new OpenAiModel(model, `${url}/v1`, 'test-key'), {
+  assistantCall: (id, name, args) => ({
+    role: 'assistant',
+    content: null,
+    tool_calls: [{ id, type: 'function', function: { name, arguments: JSON.stringify(args) } }],
+  }),
+  toolResult: (id, _name, content) => ({ role: 'tool', content, tool_call_id: id }),
+});
+
+describe('OpenAiModel tool-call details', () => {
+  let fake: FakeLlm;
+  beforeAll(async () => {
+    fake = await startFakeLlm();
+  });
+  afterAll(async () => {
+    await fake?.close();
+  });
+
+  it('reads an empty arguments string, which some compatible servers send, as no arguments', async () => {
+    fake.setRules([{ toolCalls: [{ name: 'get_time', arguments: {}, rawArguments: '' }] }]);
+    const model = new OpenAiModel('fake-small', `${fake.url}/v1`, 'test-key');
+    const r = await model.chat(conversation, AbortSignal.timeout(10_000), { tools: [clock] });
+    expect(r.toolCalls).toEqual([{ id: expect.stringMatching(/^call_/), name: 'get_time', arguments: {} }]);
+  });
+});

@@ -28,17 +28,18 @@ export function messageRoutes(
   d: { auth: TokenAuth; intake: Intake; replies: ReplyStore; botId: string },
 ) {
   app.post('/v1/messages', async (req, reply) => {
-    d.auth.requireBearer(req.headers.authorization);
+    const principal = await d.auth.requireBearer(req.headers.authorization);
     const body = parseOrThrow(postBody, req.body);
     const idem = req.headers['idempotency-key'];
     const clientId = body.id ?? (typeof idem === 'string' ? parseOrThrow(clientIdSchema, idem) : undefined);
     const env = d.intake.build({
       platform: 'web',
       conversationId: body.conversationId,
-      userId: body.user?.id ?? 'api',
+      userId: body.user?.id ?? principal.subject ?? 'api',
       userName: body.user?.name,
       text: body.text,
       clientId,
+      claims: principal.claims,
     });
     await d.intake.publish(env);
     return reply
@@ -47,7 +48,7 @@ export function messageRoutes(
   });
 
   app.get<{ Params: { id: string } }>('/v1/messages/:id', async (req) => {
-    d.auth.requireBearer(req.headers.authorization);
+    await d.auth.requireBearer(req.headers.authorization);
     const { known, reply } = await d.replies.forMessage(req.params.id);
     if (reply) return { id: req.params.id, status: reply.status === 'ok' ? 'answered' : 'failed', reply };
     // Not in the database yet: accepted and queued, or never seen; either way nothing to show.

@@ -42,7 +42,7 @@ export function openAiRoutes(
   d: { auth: TokenAuth; intake: Intake; hub: ReplyHub; modelName: string; timeoutMs: number },
 ) {
   app.get('/v1/models', async (req) => {
-    d.auth.requireBearer(req.headers.authorization);
+    await d.auth.requireBearer(req.headers.authorization);
     return {
       object: 'list',
       data: [{ id: d.modelName, object: 'model', created: 0, owned_by: 'switchboard' }],
@@ -50,7 +50,7 @@ export function openAiRoutes(
   });
 
   app.post('/v1/chat/completions', async (req, reply) => {
-    d.auth.requireBearer(req.headers.authorization);
+    const principal = await d.auth.requireBearer(req.headers.authorization);
     const body = parseOrThrow(chatBody, req.body);
     if (body.model !== d.modelName) {
       throw new SwitchboardError(
@@ -74,9 +74,10 @@ export function openAiRoutes(
     const env = d.intake.build({
       platform: 'openai',
       conversationId: `oa-${randomUUID()}`,
-      userId: body.user ?? 'openai-client',
+      userId: body.user ?? principal.subject ?? 'openai-client',
       text: textOf(last),
       context,
+      claims: principal.claims,
     });
     const waiter = d.hub.waitFor(env.id, d.timeoutMs);
     try {

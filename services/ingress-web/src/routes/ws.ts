@@ -1,8 +1,8 @@
 import { errorMessage, isSwitchboardError } from '@switchboard/core';
 import type { FastifyInstance } from 'fastify';
-import type { WebSocket } from 'ws';
+import type { RawData, WebSocket } from 'ws';
 import { z } from 'zod';
-import type { TokenAuth } from '../auth.ts';
+import type { Principal, TokenAuth } from '../auth.ts';
 import { clientIdSchema, conversationIdSchema, type Intake } from '../intake.ts';
 import type { ReplyStore } from '../replies.ts';
 import type { ReplyHub } from '../reply-hub.ts';
@@ -41,7 +41,9 @@ export function wsRoutes(
       if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(m));
     };
     const fail = (code: string, message: string) => send({ type: 'error', code, message });
-    let session: { conversationId: string; userId: string; userName?: string } | undefined;
+    let session:
+      | { conversationId: string; userId: string; userName?: string; claims: Principal['claims'] }
+      | undefined;
     let unsubscribe: (() => void) | undefined;
     const authTimer = setTimeout(() => socket.close(4401, 'authentication timeout'), AUTH_TIMEOUT_MS);
 
@@ -50,7 +52,15 @@ export function wsRoutes(
       unsubscribe?.();
       d.sockets.delete(socket);
     });
-    socket.on('message', async (raw, isBinary) => {
+    // Frames are handled one at a time, in order: authenticating a JWT is asynchronous, and a
+    // message sent right behind the auth frame must find the session in place.
+    let frames = Promise.resolve();
+    socket.on('message', (raw, isBinary) => {
+      frames = frames
+        .then(() => onFrame(raw, isBinary))
+        .catch(() => fail('SB_ERR_INTERNAL', 'internal error'));
+    });
+    const onFrame = async (raw: RawData, isBinary: boolean) => {
       let data: unknown;
       try {
         if (isBinary) throw new Error('binary frames are not supported');
@@ -65,15 +75,19 @@ export function wsRoutes(
             'SB_ERR_BAD_REQUEST',
             `first frame must be {type:"auth", token, conversationId}: ${z.prettifyError(a.error)}`,
           );
-        if (!d.auth.check(a.data.token)) {
-          fail('SB_ERR_UNAUTHORIZED', 'invalid API token');
+        let principal: Principal;
+        try {
+          principal = await d.auth.authenticate(a.data.token);
+        } catch (err) {
+          fail('SB_ERR_UNAUTHORIZED', isSwitchboardError(err) ? err.message : 'invalid API token');
           return socket.close(4401, 'unauthorized');
         }
         clearTimeout(authTimer);
         session = {
           conversationId: a.data.conversationId,
-          userId: a.data.user?.id ?? 'web',
+          userId: a.data.user?.id ?? principal.subject ?? 'web',
           userName: a.data.user?.name,
+          claims: principal.claims,
         };
         const cursor = a.data.since ?? new Date().toISOString();
         unsubscribe = d.hub.subscribe('web', d.botId, session.conversationId, cursor, (r) =>
@@ -97,6 +111,7 @@ export function wsRoutes(
           userName: session.userName,
           text: m.data.text,
           clientId: m.data.id,
+          claims: session.claims,
         });
         await d.intake.publish(env);
         send({ type: 'accepted', id: env.id, clientId: m.data.id, traceId: env.traceId });
@@ -105,6 +120,6 @@ export function wsRoutes(
           return send({ type: 'error', code: err.code, message: err.message, clientId: m.data.id });
         fail('SB_ERR_INTERNAL', 'internal error');
       }
-    });
+    };
   });
 }

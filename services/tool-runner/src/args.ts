@@ -1,0 +1,99 @@
+import { z } from 'zod';
+import { MAX_ARG_CHARS, MAX_ARGS } from './sandbox/allowlist.ts';
+
+/*
+ * Argument schemas of the built-in tools. The runner validates every call with them, and
+ * specs.ts turns them into the JSON Schema offered to the model, so the two never drift apart.
+ * Objects are flat (no top-level unions): OpenAI's function calling wants `type: object` there.
+ */
+
+export const shellArgs = z.object({
+  command: z
+    .string()
+    .min(1)
+    .max(1024)
+    .describe(
+      'The program to run, e.g. "df". No shell is involved: pipes, redirects, ";", "&&", "$(...)" and quotes are not interpreted. If "args" is empty, the command is split on spaces.',
+    ),
+  args: z
+    .array(z.string().max(MAX_ARG_CHARS))
+    .max(MAX_ARGS)
+    .default([])
+    .describe('Arguments, one per item, passed to the program as they are, e.g. ["-h", "/"].'),
+});
+export type ShellArgs = z.infer<typeof shellArgs>;
+
+export const httpFetchArgs = z.object({
+  url: z.string().min(1).max(2048).describe('An http:// or https:// URL.'),
+  method: z.enum(['GET', 'POST']).default('GET'),
+  headers: z
+    .record(z.string().max(128), z.string().max(2048))
+    .optional()
+    .describe('Extra request headers, e.g. {"accept": "application/json"}.'),
+  body: z.string().max(65_536).optional().describe('Request body for POST.'),
+});
+export type HttpFetchArgs = z.infer<typeof httpFetchArgs>;
+
+export const filesArgs = z
+  .object({
+    op: z
+      .enum(['read', 'write', 'list', 'search'])
+      .describe(
+        'read: a file\'s text; write: create or replace a file; list: a directory\'s entries; search: lines matching "query" in the files under "path".',
+      ),
+    path: z
+      .string()
+      .max(1024)
+      .optional()
+      .describe(
+        'Relative to the workspace root, e.g. "notes/today.md". Defaults to the root for list and search.',
+      ),
+    content: z.string().optional().describe('write: the text to write.'),
+    append: z.boolean().default(false).describe('write: add to the end instead of replacing.'),
+    offset: z
+      .number()
+      .int()
+      .min(0)
+      .default(0)
+      .describe('read: byte offset to start at, to page through big files.'),
+    recursive: z.boolean().default(false).describe('list: include subdirectories.'),
+    query: z
+      .string()
+      .min(1)
+      .max(1000)
+      .optional()
+      .describe('search: the text (or regular expression) to find.'),
+    regex: z.boolean().default(false).describe('search: treat "query" as a JavaScript regular expression.'),
+    caseSensitive: z.boolean().default(false).describe('search: match case exactly.'),
+    maxResults: z
+      .number()
+      .int()
+      .min(1)
+      .max(500)
+      .default(100)
+      .describe('search: stop after this many matches.'),
+  })
+  .superRefine((a, ctx) => {
+    if ((a.op === 'read' || a.op === 'write') && !a.path) {
+      ctx.addIssue({ code: 'custom', path: ['path'], message: `${a.op} needs a path` });
+    }
+    if (a.op === 'write' && a.content === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['content'], message: 'write needs content' });
+    }
+    if (a.op === 'search' && !a.query) {
+      ctx.addIssue({ code: 'custom', path: ['query'], message: 'search needs a query' });
+    }
+  });
+export type FilesArgs = z.infer<typeof filesArgs>;
+
+export const browserArgs = z.object({
+  url: z.string().min(1).max(2048).describe('The http:// or https:// page to open.'),
+  fullPage: z.boolean().default(false).describe('Screenshot the whole page instead of the first screen.'),
+});
+export type BrowserArgs = z.infer<typeof browserArgs>;
+
+export const sendMessageArgs = z.object({
+  channel: z.string().min(1).max(128).describe('Name of a configured channel, e.g. "ops-alerts".'),
+  text: z.string().min(1).max(16_000).describe('The message (Markdown).'),
+});
+export type SendMessageArgs = z.infer<typeof sendMessageArgs>;

@@ -1,0 +1,143 @@
+import { randomUUID } from 'node:crypto';
+import {
+  Broker,
+  brokerOptions,
+  createLogger,
+  createMetricsRegistry,
+  createPool,
+  createServiceHttp,
+  handleShutdown,
+  markShuttingDown,
+  migrate,
+  pingDatabase,
+  runMain,
+  serveTools,
+} from '@switchboard/core';
+import { ToolAttachmentStore } from './attachments.ts';
+import { loadToolRunnerConfig } from './config.ts';
+import { ToolDispatcher } from './dispatcher.ts';
+import { toolRunnerMetrics } from './metrics.ts';
+import { EgressPolicy } from './net/address-policy.ts';
+import { EgressProxy } from './net/egress-proxy.ts';
+import { createGuardedAgent } from './net/guarded-agent.ts';
+import { sandboxCall } from './sandbox/protocol.ts';
+import { sandboxEnv } from './sandbox/sandbox-env.ts';
+import { SandboxSupervisor } from './sandbox/supervisor.ts';
+import { BrowserTool } from './tools/browser.ts';
+import { FilesTool } from './tools/files.ts';
+import { HttpFetchTool } from './tools/http-fetch.ts';
+import { SendMessageTool } from './tools/send-message.ts';
+import { ShellTool } from './tools/shell.ts';
+import { Workspace } from './tools/workspace.ts';
+
+runMain('tool-runner', async () => {
+  const cfg = loadToolRunnerConfig();
+  const runnerId = `tool-runner-${randomUUID().slice(0, 8)}`;
+  const log = createLogger('tool-runner', cfg.LOG_LEVEL);
+  const registry = createMetricsRegistry('tool-runner');
+  const enabled = cfg.TOOLS_ENABLED;
+
+  const workspace = await Workspace.open(cfg.WORKSPACE_DIR);
+  const pool = createPool(cfg.DATABASE_URL, log, { max: cfg.DB_POOL_SIZE, applicationName: runnerId });
+  await migrate(pool, log);
+  const topology = brokerOptions(cfg, { connectionName: runnerId });
+  const broker = new Broker(topology, log);
+  await broker.start();
+
+  let sandbox: SandboxSupervisor | undefined;
+  let socketPath = cfg.SANDBOX_SOCKET;
+  if (enabled.has('shell') && cfg.SHELL_SANDBOX === 'spawn') {
+    sandbox = new SandboxSupervisor({ env: sandboxEnv(cfg, workspace.root), log });
+    await sandbox.start();
+    socketPath = sandbox.socketPath;
+  }
+  const policy = new EgressPolicy(cfg.EGRESS_ALLOWLIST);
+  const proxy = new EgressProxy(policy, log);
+  if (enabled.has('browser')) await proxy.start();
+  const agent = createGuardedAgent(policy, { connectTimeoutMs: Math.min(10_000, cfg.HTTP_FETCH_TIMEOUT_MS) });
+  const browser = new BrowserTool(
+    {
+      executablePath: cfg.BROWSER_EXECUTABLE,
+      timeoutMs: cfg.BROWSER_TIMEOUT_MS,
+      maxTextBytes: cfg.BROWSER_MAX_TEXT_BYTES,
+    },
+    policy,
+    proxy,
+    new ToolAttachmentStore(pool),
+    log,
+  );
+  const dispatcher = new ToolDispatcher(
+    [
+      new ShellTool({
+        socketPath,
+        allowlist: cfg.SHELL_ALLOWLIST,
+        timeoutMs: cfg.SHELL_TIMEOUT_MS,
+        maxOutputBytes: cfg.SHELL_MAX_OUTPUT_BYTES,
+        maxConcurrent: cfg.SHELL_MAX_CONCURRENT,
+      }),
+      new HttpFetchTool(agent, {
+        timeoutMs: cfg.HTTP_FETCH_TIMEOUT_MS,
+        maxBytes: cfg.HTTP_FETCH_MAX_BYTES,
+        maxRedirects: cfg.HTTP_FETCH_MAX_REDIRECTS,
+      }),
+      new FilesTool(workspace, {
+        maxReadBytes: cfg.FILES_MAX_READ_BYTES,
+        maxWriteBytes: cfg.FILES_MAX_WRITE_BYTES,
+        maxListEntries: cfg.FILES_MAX_LIST_ENTRIES,
+        maxSearchFiles: cfg.FILES_SEARCH_MAX_FILES,
+        maxSearchFileBytes: cfg.FILES_SEARCH_MAX_FILE_BYTES,
+        timeoutMs: cfg.FILES_TIMEOUT_MS,
+      }),
+      browser,
+      new SendMessageTool(broker, cfg.CHANNELS_JSON, cfg.SEND_MESSAGE_MAX_CHARS),
+    ],
+    enabled,
+    log,
+    toolRunnerMetrics(registry),
+  );
+
+  const server = await serveTools(broker, topology, dispatcher.handle, log, {
+    concurrency: cfg.TOOL_CONCURRENCY,
+    drainTimeoutMs: Math.floor(cfg.SHUTDOWN_TIMEOUT_MS * 0.7),
+  });
+  const http = createServiceHttp({
+    log,
+    registry,
+    readiness: {
+      broker: () => {
+        if (!broker.isConnected()) throw new Error('not connected');
+      },
+      database: () => pingDatabase(pool),
+      ...(enabled.has('shell')
+        ? {
+            sandbox: async () => {
+              const res = await sandboxCall(socketPath, { op: 'ping' }, AbortSignal.timeout(2_000));
+              if (res.status !== 'pong') throw new Error(`unexpected answer ${res.status}`);
+            },
+          }
+        : {}),
+    },
+  });
+  const address = await http.listen({ host: cfg.HTTP_HOST, port: cfg.HTTP_PORT });
+  log.info('tool-runner started', {
+    labels: {
+      runner: runnerId,
+      address,
+      tools: dispatcher.names.join(','),
+      workspace: workspace.root,
+      sandbox: sandbox ? 'child process (no network isolation)' : socketPath,
+    },
+  });
+
+  handleShutdown(log, cfg.SHUTDOWN_TIMEOUT_MS, [
+    ['mark not ready', async () => markShuttingDown(http)],
+    ['finish tool calls', () => server.stop()],
+    ['close browser', () => browser.close()],
+    ['stop egress proxy', () => proxy.close()],
+    ['stop shell sandbox', async () => sandbox?.stop()],
+    ['close broker', () => broker.close()],
+    ['close http agent', () => agent.close()],
+    ['close http', () => http.close()],
+    ['close database', () => pool.end()],
+  ]);
+});
