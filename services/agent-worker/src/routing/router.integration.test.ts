@@ -83,6 +83,7 @@ describe('Router with rules in PostgreSQL', () => {
       // Long enough that only a notification can explain a change showing up in a test.
       reloadIntervalMs: 600_000,
       regexBudgetMs: 25,
+      classifyTimeoutMs: 300,
       applicationName: 'sb-routing-test',
     });
     await router.start();
@@ -430,6 +431,16 @@ describe('Router with rules in PostgreSQL', () => {
       throw new Error('model down');
     };
     expect(where(await router.resolve(envelope({ text: 'site down' }), broken))).toBe('default->default');
+    // One that never answers (and ignores its signal) is cut off at the classifier timeout.
+    const hanging: IntentClassifier = () => new Promise(() => {});
+    const started = performance.now();
+    expect(where(await router.resolve(envelope({ text: 'site down' }), hanging))).toBe('default->default');
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect(
+      captured
+        .lines()
+        .some((l) => l.message === 'intent classifier failed; treating the message as having no intent'),
+    ).toBe(true);
   });
 
   it('validates profiles and refuses deleting one a rule uses', async () => {

@@ -154,7 +154,7 @@ export class Router {
   }
 
   private async load(): Promise<Snapshot> {
-    const [rules, profiles] = await Promise.all([this.store.listRules(), this.store.listProfiles()]);
+    const { rules, profiles } = await this.store.snapshot();
     const resolved = new Map<string, AgentProfile>();
     let skipped = 0;
     for (const p of profiles) {
@@ -265,7 +265,16 @@ export class Router {
     if (this.intents.has(env.id)) return this.intents.get(env.id);
     let answer: string | undefined;
     try {
-      answer = await classify(env.text, labels, AbortSignal.timeout(this.o.classifyTimeoutMs ?? 15_000));
+      const signal = AbortSignal.timeout(this.o.classifyTimeoutMs ?? 15_000);
+      // Raced, not only signalled: a classifier that ignores the signal must not hold the turn.
+      answer = await Promise.race([
+        classify(env.text, labels, signal),
+        new Promise<never>((_, reject) =>
+          signal.addEventListener('abort', () => reject(new Error('intent classifier timed out')), {
+            once: true,
+          }),
+        ),
+      ]);
     } catch (err) {
       // Not remembered: a redelivery of this message may find the classifier working again.
       this.o.log.warn('intent classifier failed; treating the message as having no intent', {

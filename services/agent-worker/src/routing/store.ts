@@ -110,6 +110,28 @@ const PROFILE_COLUMNS =
 export class RoutingStore {
   constructor(private readonly pool: Pool) {}
 
+  /** Rules and profiles as of one moment, so a rule never points at a profile from another. */
+  async snapshot(): Promise<{
+    rules: StoredRule[];
+    profiles: Array<StoredProfile | { name: string; problem: string }>;
+  }> {
+    const c = await this.pool.connect();
+    try {
+      await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const rules = await c.query<RuleRow>(`SELECT ${RULE_COLUMNS} FROM routing_rules ORDER BY position`);
+      const profiles = await c.query<ProfileRow>(
+        `SELECT ${PROFILE_COLUMNS} FROM agent_profiles ORDER BY name`,
+      );
+      await c.query('COMMIT');
+      return { rules: rules.rows.map(ruleFromRow), profiles: profiles.rows.map(profileFromRow) };
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      c.release();
+    }
+  }
+
   async listRules(): Promise<StoredRule[]> {
     const r = await this.pool.query<RuleRow>(`SELECT ${RULE_COLUMNS} FROM routing_rules ORDER BY position`);
     return r.rows.map(ruleFromRow);
