@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 #
 # One image for every Switchboard service; the compose file picks the command:
-#   node dist/ingress-web.mjs | node dist/agent-worker.mjs | node dist/init-secrets.mjs
+#   node dist/ingress-web.mjs | node dist/agent-worker.mjs | node dist/tool-runner.mjs | …
+# (every bundle scripts/build.mjs makes: node dist/<name>.mjs)
 #
 #   docker build -t switchboard:local .
 
@@ -36,17 +37,29 @@ FROM base AS runtime
 ENV NODE_ENV=production \
     NODE_OPTIONS=--enable-source-maps \
     SB_MIGRATIONS_DIR=/app/packages/core/migrations \
-    SB_WEB_PUBLIC_DIR=/app/services/ingress-web/public
+    SB_WEB_PUBLIC_DIR=/app/services/ingress-web/public \
+    BROWSER_EXECUTABLE=/usr/bin/chromium
+# The tool-runner's browser (Debian's Chromium, with fonts for Latin and CJK pages) and the
+# programs of the default shell allowlist beyond coreutils (procps: free, uptime).
+# NOTE: not pinned to a version on purpose: Chromium opens untrusted pages, so every rebuild
+# takes bookworm's current security release; the base image above stays pinned.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends chromium fonts-liberation fonts-noto-cjk procps \
+ && rm -rf /var/lib/apt/lists/*
 COPY --from=manifests /manifests/ ./
 RUN --mount=type=cache,target=/root/.npm npm install --omit=dev --no-audit --no-fund
 COPY --from=build /app/dist/ ./dist/
 COPY --from=build /app/packages/core/migrations/ ./packages/core/migrations/
 COPY --from=build /app/services/ingress-web/src/public/ ./services/ingress-web/public/
-# Mount points of the secrets volumes. A new named volume takes the owner and mode of the
-# directory it is first mounted on, so these make the volumes writable by init-secrets (node).
+# Mount points of the named volumes. A new named volume takes the owner and mode of the
+# directory it is first mounted on, so these make the volumes writable by their one user (node):
+# the secrets for init-secrets, the tools' workspace and the sandbox's socket for the tool-runner
+# and the shell sandbox.
 RUN install -d -o node -g node -m 0700 /run/switchboard/secrets \
- && install -d -o node -g node -m 0750 /run/switchboard/rabbitmq-conf
+ && install -d -o node -g node -m 0750 /run/switchboard/rabbitmq-conf \
+ && install -d -o node -g node -m 0750 /workspace \
+ && install -d -o node -g node -m 0700 /run/sandbox
 # Application files stay owned by root: the service user can read them, not change them.
 USER node
-EXPOSE 8080 9101
+EXPOSE 8080 9101 9102
 CMD ["node", "dist/ingress-web.mjs"]

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// Bundles each service into dist/<service>.mjs for the runtime image.
+// Bundles each service into dist/<name>.mjs for the runtime image.
 //
-//   node scripts/build.mjs                      every service
+//   node scripts/build.mjs                      every bundle
 //   node scripts/build.mjs --only init-secrets  some of them (repeat --only, or comma-separate)
 //
 // Our own @switchboard/* workspace packages are bundled in (they ship TypeScript sources);
@@ -17,17 +17,25 @@ import { build } from 'esbuild';
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const OUT_DIR = join(ROOT, 'dist');
 
-/** Every service the image runs, as `node dist/<name>.mjs`. */
-const SERVICES = [
-  'ingress-web',
-  'agent-worker',
-  'init-secrets',
-  'ingress-telegram',
-  'ingress-slack',
-  'ingress-discord',
-  'ingress-wecom',
-  'ingress-dingtalk',
-];
+/**
+ * Every bundle the image runs, as `node dist/<name>.mjs`, and its entry point. A bundle is named
+ * after its service folder, or `<service>-<part>` for a second entry point of one service.
+ */
+const BUNDLES = {
+  'ingress-web': 'services/ingress-web/src/main.ts',
+  'agent-worker': 'services/agent-worker/src/main.ts',
+  'init-secrets': 'services/init-secrets/src/main.ts',
+  'ingress-telegram': 'services/ingress-telegram/src/main.ts',
+  'ingress-slack': 'services/ingress-slack/src/main.ts',
+  'ingress-discord': 'services/ingress-discord/src/main.ts',
+  'ingress-wecom': 'services/ingress-wecom/src/main.ts',
+  'ingress-dingtalk': 'services/ingress-dingtalk/src/main.ts',
+  'tool-runner': 'services/tool-runner/src/main.ts',
+  // NOTE: the shell sandbox's own container (and, in spawn mode, the runner's child). The runner
+  // finds it next to its own bundle, so both must land in the same folder.
+  'tool-runner-sandbox': 'services/tool-runner/src/sandbox/main.ts',
+};
+const NAMES = Object.keys(BUNDLES);
 
 /** Leaves bare imports (npm packages, node: builtins) external, except our workspace packages. */
 const externalDependencies = {
@@ -62,25 +70,25 @@ function packageName(specifier) {
   return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0];
 }
 
-function selectServices(argv) {
+function selectBundles(argv) {
   const { values } = parseArgs({ args: argv, options: { only: { type: 'string', multiple: true } } });
-  if (!values.only) return SERVICES;
+  if (!values.only) return NAMES;
   const wanted = values.only.flatMap((v) => v.split(',')).map((v) => v.trim());
-  const unknown = wanted.filter((name) => !SERVICES.includes(name));
+  const unknown = wanted.filter((name) => !NAMES.includes(name));
   if (unknown.length > 0) {
-    throw new Error(`unknown service ${unknown.join(', ')}; known: ${SERVICES.join(', ')}`);
+    throw new Error(`unknown bundle ${unknown.join(', ')}; known: ${NAMES.join(', ')}`);
   }
   return wanted;
 }
 
-async function bundle(service, installed) {
-  const entry = join(ROOT, 'services', service, 'src', 'main.ts');
+async function bundle(name, installed) {
+  const entry = join(ROOT, BUNDLES[name]);
   try {
     await access(entry);
   } catch {
-    throw new Error(`entry point of ${service} is missing: ${entry}`);
+    throw new Error(`entry point of ${name} is missing: ${entry}`);
   }
-  const outfile = join(OUT_DIR, `${service}.mjs`);
+  const outfile = join(OUT_DIR, `${name}.mjs`);
   await rm(outfile, { force: true });
   await rm(`${outfile}.map`, { force: true });
   const result = await build({
@@ -106,16 +114,16 @@ async function bundle(service, installed) {
   );
   if (missing.size > 0) {
     throw new Error(
-      `${service} imports ${[...missing].join(', ')}, which no package.json lists under "dependencies"`,
+      `${name} imports ${[...missing].join(', ')}, which no package.json lists under "dependencies"`,
     );
   }
-  console.log(`built dist/${service}.mjs`);
+  console.log(`built dist/${name}.mjs`);
 }
 
 try {
-  const services = selectServices(process.argv.slice(2));
+  const names = selectBundles(process.argv.slice(2));
   const installed = await runtimeDependencies();
-  for (const service of services) await bundle(service, installed);
+  for (const name of names) await bundle(name, installed);
 } catch (err) {
   console.error(`build failed: ${err instanceof Error ? err.message : String(err)}`);
   process.exit(1);

@@ -10,13 +10,18 @@ const { values } = parseArgs({
     port: { type: 'string', default: process.env.SWITCHBOARD_HTTP_PORT ?? '8080' },
     'fake-latency-ms': { type: 'string', default: '200' },
     quiet: { type: 'boolean', default: false },
+    tools: { type: 'boolean', default: true },
     help: { type: 'boolean', default: false },
   },
+  allowNegative: true,
 });
 if (values.help) {
-  console.log(`usage: npm run stack -- [--workers N] [--model fake|env] [--port P] [--fake-latency-ms L] [--quiet]
+  console.log(`usage: npm run stack -- [--workers N] [--model fake|env] [--port P] [--fake-latency-ms L] [--no-tools] [--quiet]
   --model fake  the built-in fake model (default unless MODEL_CHAIN is set)
   --model env   the model chain from MODEL_CHAIN / OLLAMA_URL / OPENAI_BASE_URL / OPENAI_API_KEY
+  --no-tools    no tool-runner (the workers then offer no built-in tools)
+The tool-runner works in .stack/workspace (WORKSPACE_DIR) and runs shell commands in a child
+sandbox without network isolation; the workers load skills and knowledge from ./workspace.
 Every setting of .env.example can be passed as an environment variable.`);
   process.exit(0);
 }
@@ -33,6 +38,7 @@ const stack = await startProcessStack({
   model: values.model,
   fakeLatencyMs: Number(values['fake-latency-ms']),
   webPort: Number(values.port),
+  tools: values.tools,
   env,
   onLine: values.quiet ? undefined : (svc, line) => process.stdout.write(`${svc.padEnd(13)}| ${line}\n`),
 });
@@ -43,6 +49,8 @@ Switchboard is running (process mode).
                  -d '{"conversationId":"demo","text":"hello"}' ${stack.webUrl}/v1/messages
   OpenAI API:  base URL ${stack.webUrl}/v1, model "switchboard", API key in .stack/api_token
   model:       ${values.model === 'fake' ? `fake (${stack.fakeLlm?.url})` : process.env.MODEL_CHAIN}
+  tools:       ${stack.workspaceDir ? `tool-runner, workspace ${stack.workspaceDir}` : 'off (--no-tools)'}
+  skills:      ${process.env.SKILLS_DIR ?? './workspace/skills'}, knowledge: ${process.env.KNOWLEDGE_DIR ?? './workspace/knowledge'} (reloaded on change)
 Ctrl-C stops every service.`);
 
 let stopping = false;

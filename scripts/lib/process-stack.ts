@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { builtinToolNames } from '@switchboard/core';
 import pg from 'pg';
 import { type FakeLlm, startFakeLlm } from '../../test/fakes/llm/server.ts';
 import { ROOT, type ServiceProcess, spawnService } from './spawn-service.ts';
@@ -16,18 +17,41 @@ export interface ProcessStackOptions {
   database?: string;
   /** Run the bundles in dist/ instead of the sources (the bench: what the image runs). */
   bundled?: boolean;
+  /**
+   * Also start the tool-runner (its shell sandbox as its child) with its workspace in
+   * .stack/workspace, unless WORKSPACE_DIR says otherwise. Off by default: the bench needs none.
+   */
+  tools?: boolean;
   onLine?: (service: string, line: string) => void;
 }
 
 export interface ProcessStack {
   webUrl: string;
   token: string;
+  /** The tool-runner's workspace, when it runs. */
+  workspaceDir?: string;
   fakeLlm?: FakeLlm;
   services: ServiceProcess[];
   stop(): Promise<void>;
 }
 
 const STATE_DIR = join(ROOT, '.stack');
+
+/**
+ * The tool-runner's own settings on top of the shared environment. Its list of tools comes from
+ * TOOL_RUNNER_TOOLS, as in compose: TOOLS_ENABLED is the workers' on/off switch, and one
+ * environment feeds every service here.
+ */
+export function toolRunnerEnv(env: Record<string, string>, workspaceDir: string): Record<string, string> {
+  return {
+    ...env,
+    TOOLS_ENABLED: env.TOOL_RUNNER_TOOLS ?? builtinToolNames.join(','),
+    WORKSPACE_DIR: workspaceDir,
+    // Process mode: the runner starts the sandbox as its child (no network isolation).
+    SHELL_SANDBOX: 'spawn',
+    HTTP_PORT: '0',
+  };
+}
 
 /** A token generated once per checkout and kept in .stack/ (git-ignored): no shared default. */
 export function processModeToken(): string {
@@ -88,17 +112,35 @@ export async function startProcessStack(o: ProcessStackOptions): Promise<Process
       { onLine: o.onLine, bundled: o.bundled },
     );
     services.push(web);
+    let workspaceDir: string | undefined;
+    if (o.tools) {
+      // NOTE: never ./workspace: the workers load skills from there, and the files tool writes here.
+      workspaceDir = env.WORKSPACE_DIR ?? join(STATE_DIR, 'workspace');
+      mkdirSync(workspaceDir, { recursive: true });
+      services.push(
+        await spawnService('tool-runner', toolRunnerEnv(env, workspaceDir), {
+          onLine: o.onLine,
+          bundled: o.bundled,
+        }),
+      );
+    }
     // Workers start one after another so each can see the others when taking partitions.
     for (let i = 0; i < o.workers; i++) {
       services.push(
         await spawnService(
           'agent-worker',
-          { ...env, HTTP_PORT: '0' },
+          {
+            REDIS_URL: 'redis://127.0.0.1:6379',
+            // Without a tool-runner nobody would answer a tool call: offer none.
+            ...(o.tools ? {} : { TOOLS_ENABLED: 'false' }),
+            ...env,
+            HTTP_PORT: '0',
+          },
           { onLine: o.onLine, bundled: o.bundled },
         ),
       );
     }
-    return { webUrl: web.url, token, fakeLlm, services, stop };
+    return { webUrl: web.url, token, workspaceDir, fakeLlm, services, stop };
   } catch (err) {
     await stop();
     throw err;

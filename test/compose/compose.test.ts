@@ -33,6 +33,8 @@ interface Service extends Dict {
   cap_drop?: string[];
   security_opt?: string[];
   deploy?: { replicas?: number; resources?: { limits?: Dict } };
+  network_mode?: string;
+  pids_limit?: number;
   logging?: { driver?: string; options?: Dict };
 }
 interface Project {
@@ -322,6 +324,64 @@ describe('docker-compose.yml', () => {
     }
   });
 
+  it('wires the agent workers to Redis and to the read-only skills and knowledge folders', () => {
+    const worker = base.services['agent-worker'] ?? {};
+    const env = environment(worker);
+    expect(worker.depends_on).toMatchObject({ redis: { condition: 'service_healthy' } });
+    expect(env.REDIS_URL_FILE).toBe('/run/switchboard/secrets/redis_url');
+    expect(env.ADMIN_TOKEN_FILE).toBe('/run/switchboard/secrets/admin_token');
+    expect(worker.volumes).toEqual(
+      expect.arrayContaining([
+        `./workspace/skills:${env.SKILLS_DIR}:ro`,
+        `./workspace/knowledge:${env.KNOWLEDGE_DIR}:ro`,
+      ]),
+    );
+  });
+
+  it('keeps the skills and knowledge folders out of reach of the tools', () => {
+    // A folder the workers load as trusted (skill code, knowledge text) that the files or shell
+    // tool could write would let a model install code the workers then run.
+    for (const [name, service] of Object.entries(base.services)) {
+      for (const v of service.volumes ?? []) {
+        const spec = isDict(v) ? `${v.source}:${v.target}${v.read_only ? ':ro' : ''}` : v;
+        if (!spec.startsWith('./workspace')) continue;
+        expect(name, `${spec} is mounted into ${name}`).toBe('agent-worker');
+        expect(spec, `${name} mounts ${spec} writable`).toMatch(/:ro$/);
+      }
+    }
+    const worker = volumeSources(base.services['agent-worker'] ?? {});
+    expect(worker).not.toContain('tool-workspace');
+  });
+
+  it('runs shell commands in a sandbox with no network, no secrets and only its own settings', () => {
+    const runner = base.services['tool-runner'] ?? {};
+    const sandbox = base.services['tool-sandbox'] ?? {};
+    expect(sandbox.network_mode).toBe('none');
+    expect(sandbox.pids_limit).toBeGreaterThan(0);
+    expect(sandbox.depends_on).toBeUndefined();
+    expect(sandbox.volumes).toEqual(['tool-workspace:/workspace', 'sandbox-socket:/run/sandbox']);
+    const sandboxEnv = environment(sandbox);
+    expect(Object.keys(sandboxEnv).filter((k) => /URL|TOKEN|SECRET|PASSWORD|KEY/.test(k))).toEqual([]);
+
+    const runnerEnv = environment(runner);
+    expect(runner.volumes).toEqual([
+      'secrets:/run/switchboard/secrets:ro',
+      'tool-workspace:/workspace',
+      'sandbox-socket:/run/sandbox',
+    ]);
+    expect(runner.depends_on).toMatchObject({ 'tool-sandbox': { condition: 'service_healthy' } });
+    expect(runnerEnv.SHELL_SANDBOX).toBe('socket');
+    // Both read the shell rules and must agree: the sandbox re-checks every command itself.
+    for (const [key, value] of Object.entries(sandboxEnv)) {
+      if (key !== 'LOG_LEVEL') expect(runnerEnv[key], key).toBe(value);
+    }
+    expect(String(sandboxEnv.SANDBOX_SOCKET)).toMatch(/^\/run\/sandbox\//);
+    expect(sandboxEnv.WORKSPACE_DIR).toBe('/workspace');
+    expect(interpolate(String(sandboxEnv.SHELL_ALLOWLIST))).toBe(
+      'date,df,du,free,uname,uptime,ls,cat,head,tail,wc',
+    );
+  });
+
   it('documents every volume with a comment', () => {
     const lines = readFileSync(BASE, 'utf8').split('\n');
     const start = lines.indexOf('volumes:');
@@ -389,6 +449,18 @@ describe('Dockerfile', () => {
     expect(runtime.join('\n')).toContain('SB_MIGRATIONS_DIR=/app/packages/core/migrations');
   });
 
+  it('has what the tool-runner and the shell sandbox need: Chromium, procps, their volume mount points', () => {
+    const runtime = lines.slice(lines.findIndex((l) => / AS runtime$/.test(l))).join('\n');
+    const installed = /apt-get install[^&]*/.exec(runtime)?.[0].split(/\s+/) ?? [];
+    // procps: free and uptime of the default SHELL_ALLOWLIST; the rest are coreutils.
+    expect(installed).toEqual(expect.arrayContaining(['chromium', 'procps', '--no-install-recommends']));
+    expect(runtime).toContain('BROWSER_EXECUTABLE=/usr/bin/chromium');
+    expect(runtime).toMatch(/rm -rf \/var\/lib\/apt\/lists/);
+    for (const dir of ['/workspace', '/run/sandbox']) {
+      expect(runtime).toMatch(new RegExp(`install -d -o node -g node -m 07[0-5]0 ${dir}\\b`));
+    }
+  });
+
   it('has a command for every service the compose file runs from it', () => {
     const commands = Object.values(base.services)
       .filter(isOurs)
@@ -402,8 +474,10 @@ describe('Dockerfile', () => {
       'ingress-web',
       'ingress-wecom',
       'init-secrets',
+      'tool-runner',
+      'tool-runner-sandbox',
     ];
-    expect(commands.sort()).toEqual(services.map((name) => `node dist/${name}.mjs`));
+    expect(commands.sort()).toEqual(services.map((name) => `node dist/${name}.mjs`).sort());
     const build = readFileSync(join(ROOT, 'scripts', 'build.mjs'), 'utf8');
     for (const name of services) expect(build).toContain(`'${name}'`);
   });

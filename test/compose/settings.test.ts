@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { isDeepStrictEqual } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { z } from 'zod';
@@ -17,6 +18,8 @@ import { slackConfigShape } from '../../services/ingress-slack/src/config.ts';
 import { telegramConfigShape } from '../../services/ingress-telegram/src/config.ts';
 import { webConfigSchema } from '../../services/ingress-web/src/config.ts';
 import { wecomConfigShape } from '../../services/ingress-wecom/src/config.ts';
+import { toolRunnerConfigSchema } from '../../services/tool-runner/src/config.ts';
+import { sandboxConfigSchema } from '../../services/tool-runner/src/sandbox/config.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const compose = parse(readFileSync(`${ROOT}/docker-compose.yml`, 'utf8'), { merge: true }) as {
@@ -34,9 +37,16 @@ const schemas = {
   'ingress-discord': connector(discordConfigShape),
   'ingress-wecom': connector(wecomConfigShape),
   'ingress-dingtalk': connector(dingtalkConfigShape),
+  'tool-runner': toolRunnerConfigSchema,
+  'tool-sandbox': sandboxConfigSchema,
 } as const;
 // Read by the bundles' file lookups, not by the config schema.
 const NOT_IN_SCHEMA = new Set(['SB_MIGRATIONS_DIR', 'SB_WEB_PUBLIC_DIR', 'NODE_ENV']);
+// Set by one service for another, never by an operator: the tool-runner tells the sandbox it
+// starts as its child (process mode) to exit with it.
+const INTERNAL = new Set(['SANDBOX_EXIT_WITH_PARENT']);
+// Compose's default differs from the service's on purpose: other hosts inside the compose network.
+const DELIBERATE_DEFAULTS = new Set(['OLLAMA_URL']);
 
 describe.each(Object.entries(schemas))('%s settings', (service, schema) => {
   const keys = new Set(Object.keys(schema.shape));
@@ -53,10 +63,37 @@ describe.each(Object.entries(schemas))('%s settings', (service, schema) => {
     // Compose passes some under a per-service name (DB_POOL_SIZE ← WORKER_DB_POOL_SIZE); .env.example names them all.
     const unreachable = [...keys].filter(
       (k) =>
+        !INTERNAL.has(k) &&
         !env.includes(k) &&
         !env.includes(`${k}_FILE`) &&
         !new RegExp(`^# ${k}(_FILE)?=`, 'm').test(envExample),
     );
     expect(unreachable).toEqual([]);
+  });
+
+  it("shows the service's own defaults, in compose and in .env.example", () => {
+    // `KEY: ${VAR:-default}` whose default differs from the schema's would make the appliance
+    // behave unlike the docs; .env.example's `# VAR=default` must say the same as compose.
+    const shape = schema.shape as Record<string, z.ZodType>;
+    const drift: string[] = [];
+    for (const [key, raw] of Object.entries(compose.services[service]?.environment ?? {})) {
+      const m = /^\$\{([A-Z][A-Z0-9_]*):-([^$]*)\}$/.exec(String(raw));
+      if (!m || !shape[key] || DELIBERATE_DEFAULTS.has(key)) continue;
+      const [, variable = '', fallback = ''] = m;
+      // Compose passes an empty value through; the services read it as unset.
+      const parse = (v: string) => shape[key]?.safeParse(v === '' ? undefined : v);
+      const own = shape[key].safeParse(undefined);
+      const same = (v: string) => {
+        const r = parse(v);
+        // A required setting without a default (a platform token) is "unset" on both sides.
+        return r?.success === own.success && (!own.success || isDeepStrictEqual(r?.data, own.data));
+      };
+      if (!same(fallback)) drift.push(`${key}: compose ${fallback || '(empty)'}`);
+      const documented = new RegExp(`^# ${variable}=(.*)$`, 'm').exec(envExample)?.[1];
+      if (documented !== undefined && !same(documented.replace(/^"(.*)"$/, '$1'))) {
+        drift.push(`${variable}: .env.example ${documented}`);
+      }
+    }
+    expect(drift).toEqual([]);
   });
 });

@@ -1,4 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { toolQueueName } from '@switchboard/core';
+import { toolRunnerEnv } from '../../scripts/lib/process-stack.ts';
 import { type ServiceProcess, spawnService } from '../../scripts/lib/spawn-service.ts';
 import { AMQP_URL, createTestDatabase, deleteBrokerPrefix, uniqueName } from './infra.ts';
 
@@ -10,6 +15,11 @@ export interface StackOptions {
   env?: Record<string, string>;
   workerEnv?: Record<string, string>;
   webEnv?: Record<string, string>;
+  /**
+   * Also start a tool-runner (shell sandbox as its child) on a fresh temporary workspace; an
+   * object is extra environment for it (e.g. SHELL_ALLOWLIST, TOOL_RUNNER_TOOLS). Absent: none.
+   */
+  tools?: boolean | Record<string, string>;
 }
 
 /**
@@ -22,6 +32,9 @@ export class TestStack {
   databaseUrl = '';
   web!: ServiceProcess;
   workers: ServiceProcess[] = [];
+  /** The tool-runner and its workspace, with the `tools` option. */
+  toolRunner: ServiceProcess | undefined;
+  workspaceDir = '';
   /** Queues a suite declared beyond the core topology (e.g. a connector's reply queue), deleted at stop. */
   readonly extraQueues: string[] = [];
   private dropDb: (() => Promise<void>) | undefined;
@@ -51,8 +64,19 @@ export class TestStack {
     this.databaseUrl = db.url;
     this.dropDb = db.drop;
     this.web = await this.startService('ingress-web', { API_TOKENS: this.token, ...this.o.webEnv });
+    if (this.o.tools) await this.startToolRunner(this.o.tools === true ? {} : this.o.tools);
     for (let i = 0; i < (this.o.workers ?? 1); i++) await this.startWorker();
     return this;
+  }
+
+  /** Starts a tool-runner on this suite's workspace (created on first use); `env` overrides. */
+  async startToolRunner(env: Record<string, string> = {}): Promise<ServiceProcess> {
+    this.workspaceDir ||= await mkdtemp(join(tmpdir(), 'sb-tools-'));
+    this.toolRunner = await this.startService('tool-runner', {
+      ...toolRunnerEnv({ ...this.baseEnv, ...env }, this.workspaceDir),
+      ...env,
+    });
+    return this.toolRunner;
   }
 
   async startWorker(env: Record<string, string> = {}): Promise<ServiceProcess> {
@@ -84,7 +108,11 @@ export class TestStack {
 
   async stop(): Promise<void> {
     await Promise.all([...this.all].map((s) => s.kill('SIGKILL')));
-    await deleteBrokerPrefix(this.prefix, 4, 3, this.extraQueues).catch(() => {});
+    // Every worker declares the tool queue, whether or not a tool-runner ran.
+    await deleteBrokerPrefix(this.prefix, 4, 3, [...this.extraQueues, toolQueueName(this.prefix)]).catch(
+      () => {},
+    );
     await this.dropDb?.().catch(() => {});
+    if (this.workspaceDir) await rm(this.workspaceDir, { recursive: true, force: true });
   }
 }

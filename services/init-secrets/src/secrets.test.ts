@@ -9,8 +9,8 @@ import { ensureSecrets } from './secrets.ts';
 
 const run = promisify(execFile);
 const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
-const PASSWORDS = ['postgres_password', 'rabbitmq_password', 'redis_password', 'api_token'];
-const SECRET_FILES = [...PASSWORDS, 'database_url', 'amqp_url'];
+const PASSWORDS = ['postgres_password', 'rabbitmq_password', 'redis_password', 'api_token', 'admin_token'];
+const SECRET_FILES = [...PASSWORDS, 'database_url', 'amqp_url', 'redis_url'];
 const TOKEN = /^[A-Za-z0-9_-]{43}$/;
 
 let root: string;
@@ -95,6 +95,16 @@ describe('ensureSecrets', () => {
     ]);
     expect(decodeURIComponent(amqp.password)).toBe(await read('rabbitmq_password'));
 
+    const redis = new URL(await read('redis_url'));
+    expect([redis.protocol, redis.username, redis.hostname, redis.port, redis.pathname]).toEqual([
+      'redis:',
+      '',
+      'redis',
+      '6379',
+      '',
+    ]);
+    expect(decodeURIComponent(redis.password)).toBe(await read('redis_password'));
+
     const conf = (await read('rabbitmq.conf', confDir)).split('\n');
     expect(conf).toContain('default_user = switchboard');
     expect(conf).toContain(`default_pass = ${await read('rabbitmq_password')}`);
@@ -125,6 +135,7 @@ describe('ensureSecrets', () => {
     await ensureSecrets(dir, confDir);
     const password = await read('postgres_password');
     await rm(join(dir, 'database_url'));
+    await rm(join(dir, 'redis_url'));
     await rm(join(dir, 'rabbitmq_password'));
 
     const outcomes = await ensureSecrets(dir, confDir);
@@ -133,6 +144,8 @@ describe('ensureSecrets', () => {
     expect(byName.postgres_password).toEqual({ name: 'postgres_password', action: 'kept' });
     expect(byName.database_url?.action).toBe('created');
     expect(decodeURIComponent(new URL(await read('database_url')).password)).toBe(password);
+    expect(byName.redis_url?.action).toBe('created');
+    expect(decodeURIComponent(new URL(await read('redis_url')).password)).toBe(await read('redis_password'));
     expect(byName.rabbitmq_password?.action).toBe('created');
     expect(byName.amqp_url).toEqual({ name: 'amqp_url', action: 'kept', stale: true });
     expect(byName['rabbitmq.conf']).toEqual({ name: 'rabbitmq.conf', action: 'kept', stale: true });
@@ -141,11 +154,14 @@ describe('ensureSecrets', () => {
   it('uses a password an operator seeded before the first start', async () => {
     await mkdir(dir, { recursive: true });
     await writeFile(join(dir, 'postgres_password'), 'p@ss/word:1\n');
+    await writeFile(join(dir, 'redis_password'), 'r3d#is?pw%\n');
 
     await ensureSecrets(dir, confDir);
 
     expect(await read('postgres_password')).toBe('p@ss/word:1\n');
     expect(decodeURIComponent(new URL(await read('database_url')).password)).toBe('p@ss/word:1');
+    const redis = new URL(await read('redis_url'));
+    expect([redis.hostname, decodeURIComponent(redis.password)]).toEqual(['redis', 'r3d#is?pw%']);
   });
 
   it('refuses an empty kept secret instead of deriving from it', async () => {
@@ -185,9 +201,9 @@ describe('init-secrets main', () => {
       for (const line of output.trim().split('\n')) expect(() => JSON.parse(line)).not.toThrow();
     }
     expect(firstOutput).toContain('created postgres_password');
-    expect(firstOutput).toContain('secrets ready: 7 created, 0 kept');
+    expect(firstOutput).toContain('secrets ready: 9 created, 0 kept');
     expect(secondOutput).toContain('kept api_token');
-    expect(secondOutput).toContain('secrets ready: 0 created, 7 kept');
+    expect(secondOutput).toContain('secrets ready: 0 created, 9 kept');
   });
 
   it('fails with a clear message on a bad setting', async () => {

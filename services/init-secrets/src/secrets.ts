@@ -40,6 +40,11 @@ export function amqpUrl(password: string): string {
   return `amqp://${SERVICE_USER}:${encodeURIComponent(password)}@rabbitmq:5672`;
 }
 
+/** Redis has no user of ours: the password alone authenticates (`requirepass`). */
+export function redisUrl(password: string): string {
+  return `redis://:${encodeURIComponent(password)}@redis:6379`;
+}
+
 export function rabbitmqConf(password: string): string {
   // NOTE: mounted over the image's conf.d, so it restates the image defaults we still want
   // (console logging); default_user/default_pass only apply when the broker's database is new.
@@ -91,13 +96,17 @@ export async function ensureSecrets(
 
   const postgresPassword = await secret('postgres_password', randomSecret);
   const rabbitmqPassword = await secret('rabbitmq_password', randomSecret);
-  await secret('redis_password', randomSecret);
+  const redisPassword = await secret('redis_password', randomSecret);
   await secret('api_token', randomSecret);
+  // Bearer token of the agent workers' /admin/knowledge API: never served with a default or no token.
+  await secret('admin_token', randomSecret);
 
   const dbUrl = databaseUrl(postgresPassword);
   await derived(join(dir, 'database_url'), SECRET_MODE, dbUrl, (c) => c.trim() === dbUrl);
   const brokerUrl = amqpUrl(rabbitmqPassword);
   await derived(join(dir, 'amqp_url'), SECRET_MODE, brokerUrl, (c) => c.trim() === brokerUrl);
+  const cacheUrl = redisUrl(redisPassword);
+  await derived(join(dir, 'redis_url'), SECRET_MODE, cacheUrl, (c) => c.trim() === cacheUrl);
   await derived(
     join(confDir, 'rabbitmq.conf'),
     CONF_MODE,
