@@ -48,22 +48,28 @@ describe('telegram connector: polling, commands, files', () => {
 
   it('treats a command addressed to this bot in a group as a mention, and ignores one for another bot', async () => {
     const mine = updates.message(
-      { chat: 'group', userId: 'cmd-user', text: '/status@sb_test_bot disks' },
+      { chat: 'group', userId: 'cmd-user', text: '/disks@sb_test_bot sda' },
       {
-        entities: [{ type: 'bot_command', offset: 0, length: '/status@sb_test_bot'.length }],
+        entities: [{ type: 'bot_command', offset: 0, length: '/disks@sb_test_bot'.length }],
       },
     );
     const theirs = updates.message(
-      { chat: 'group', userId: 'cmd-user', text: '/status@other_bot please' },
+      { chat: 'group', userId: 'cmd-user', text: '/disks@other_bot please' },
       {
-        entities: [{ type: 'bot_command', offset: 0, length: '/status@other_bot'.length }],
+        entities: [{ type: 'bot_command', offset: 0, length: '/disks@other_bot'.length }],
       },
     );
     tg.pushUpdate(theirs);
     tg.pushUpdate(mine);
     // The bot's name is taken off the command, so the agent sees the plain command.
-    await replyContaining('echo: /status disks');
+    await replyContaining('echo: /disks sda');
     expect(tg.sent.some((m) => m.text.includes('please'))).toBe(false);
+  });
+
+  it('answers chat commands from the worker itself, on the platform', async () => {
+    tg.pushUpdate(updates.message({ chat: 'direct', userId: 'curious', text: '/whoami' }));
+    const reply = await replyContaining('on telegram');
+    expect(reply.text).toMatch(/Your Switchboard id is <code>[0-9a-f-]{36}<\/code>/);
   });
 
   it('answers a reply to one of its own messages in a group without a mention', async () => {

@@ -14,6 +14,7 @@ import { postMessage } from '../support/web-client.ts';
  * Real RabbitMQ, PostgreSQL, Redis and tool-runner; the model is the scripted fake.
  */
 const JWT_SECRET = 'agent-test-jwt-secret-0123456789abcdef';
+const ADMIN_TOKEN = 'agent-test-admin-token-0123456789';
 
 describe('agent: tools, routing, skills, knowledge, cache, commands', () => {
   let llm: FakeLlm;
@@ -51,7 +52,12 @@ describe('agent: tools, routing, skills, knowledge, cache, commands', () => {
     llm = await startFakeLlm();
     stack = await new TestStack({
       workers: 1,
-      workerEnv: { OLLAMA_URL: llm.url, DEFAULT_PROFILE_TOOLS: 'shell', REDIS_URL: 'redis://127.0.0.1:6379' },
+      workerEnv: {
+        OLLAMA_URL: llm.url,
+        DEFAULT_PROFILE_TOOLS: 'shell',
+        REDIS_URL: 'redis://127.0.0.1:6379',
+        ADMIN_TOKEN,
+      },
       webEnv: { API_JWT_SECRET: JWT_SECRET, API_JWT_CLAIMS: 'sub,team' },
       tools: { SHELL_ALLOWLIST: 'uptime,df' },
     }).start();
@@ -83,6 +89,15 @@ describe('agent: tools, routing, skills, knowledge, cache, commands', () => {
     expect(rows).toEqual([
       expect.objectContaining({ tool: 'shell', status: 'ok', arguments: { command: 'uptime' } }),
     ]);
+    // Operators see the calls of a conversation through the worker's admin API, and nobody else does.
+    const url = `${stack.workers[0]!.url}/admin/tool-calls?platform=web&botId=web&conversationId=agent-tools`;
+    expect((await fetch(url)).status).toBe(401);
+    const listed = (await (
+      await fetch(url, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
+    ).json()) as {
+      calls: Array<{ tool: string; status: string }>;
+    };
+    expect(listed.calls).toEqual([expect.objectContaining({ tool: 'shell', status: 'ok' })]);
     // Both model calls counted against the user, the route and the model.
     const usage = await db.query(
       `SELECT route, model, requests FROM token_usage WHERE route = 'default' AND model = 'ollama/fake-small'`,

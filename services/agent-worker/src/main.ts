@@ -33,6 +33,7 @@ import { modelIntentClassifier } from './routing/intent.ts';
 import { Router } from './routing/router.ts';
 import { skillRegistryFromConfig } from './skills/setup.ts';
 import { toolLoopSettings } from './tools/config.ts';
+import { toolCallRoutes } from './tools/routes.ts';
 import { ToolCallStore } from './tools/tool-call-store.ts';
 import { Toolbox } from './tools/toolbox.ts';
 import { TurnProcessor } from './turn.ts';
@@ -203,6 +204,7 @@ runMain('agent-worker', async () => {
       maxDocumentBytes: cfg.KB_MAX_DOCUMENT_BYTES,
       log,
     });
+    await http.register(toolCallRoutes, { calls: toolCalls, adminToken: cfg.ADMIN_TOKEN });
   }
   const address = await http.listen({ host: cfg.HTTP_HOST, port: cfg.HTTP_PORT });
   relay.start();

@@ -1,7 +1,7 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { ErrorCodes, type Logger, SwitchboardError } from '@switchboard/core';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { adminGuard } from '../admin-auth.ts';
 import type { KnowledgeBase } from './knowledge-base.ts';
 import { documentTypeSchema } from './types.ts';
 
@@ -14,7 +14,7 @@ export interface KnowledgeRoutesOptions {
   log: Logger;
 }
 
-export const MIN_ADMIN_TOKEN_CHARS = 24;
+export { MIN_ADMIN_TOKEN_CHARS } from '../admin-auth.ts';
 
 const postBodySchema = z.strictObject({
   name: z
@@ -51,30 +51,7 @@ function badRequest(error: z.ZodError): SwitchboardError {
  * each route, so it never leaks onto other routes of the server.
  */
 export async function knowledgeRoutes(app: FastifyInstance, o: KnowledgeRoutesOptions): Promise<void> {
-  if (typeof o.adminToken !== 'string' || o.adminToken.length < MIN_ADMIN_TOKEN_CHARS) {
-    throw new SwitchboardError(
-      ErrorCodes.CONFIG_INVALID,
-      `ADMIN_TOKEN: at least ${MIN_ADMIN_TOKEN_CHARS} characters are required to serve /admin/knowledge`,
-    );
-  }
-  // Digests of equal length, so the comparison leaks neither the token's length nor a prefix.
-  const expected = createHash('sha256').update(o.adminToken).digest();
-  const requireAdmin = async (req: FastifyRequest) => {
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
-    if (!m) {
-      throw new SwitchboardError(
-        ErrorCodes.UNAUTHORIZED,
-        'missing bearer token (Authorization: Bearer <ADMIN_TOKEN>)',
-        {
-          statusCode: 401,
-        },
-      );
-    }
-    const given = createHash('sha256').update(m[1]!).digest();
-    if (!timingSafeEqual(given, expected)) {
-      throw new SwitchboardError(ErrorCodes.UNAUTHORIZED, 'invalid admin token', { statusCode: 401 });
-    }
-  };
+  const requireAdmin = adminGuard(o.adminToken, '/admin/knowledge');
   // JSON escapes can double a document's size on the wire; the exact limit is checked on the content.
   const bodyLimit = o.maxDocumentBytes * 2 + 64 * 1024;
 
