@@ -58,9 +58,7 @@ export function runConnector<C extends ConnectorConfig>(def: ConnectorDefinition
       log,
       registry,
       readiness: {
-        broker: () => {
-          if (!broker.isConnected()) throw new Error('not connected');
-        },
+        broker: broker.readiness,
         database: () => pingDatabase(pool),
         platform: () => {
           if (adapter.isReady && !adapter.isReady()) throw new Error(`${platform} not connected`);

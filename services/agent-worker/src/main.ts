@@ -191,9 +191,7 @@ runMain('agent-worker', async () => {
     log,
     registry,
     readiness: {
-      broker: () => {
-        if (!broker.isConnected()) throw new Error('not connected');
-      },
+      broker: broker.readiness,
       database: () => pingDatabase(pool),
     },
   });

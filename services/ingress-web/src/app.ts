@@ -29,9 +29,7 @@ export async function buildApp(
     log: d.log,
     registry: d.registry,
     readiness: {
-      broker: () => {
-        if (!d.broker.isConnected()) throw new Error('not connected');
-      },
+      broker: d.broker.readiness,
       database: () => pingDatabase(d.pool),
     },
     fastify: { bodyLimit: cfg.BODY_LIMIT_BYTES, trustProxy: true },

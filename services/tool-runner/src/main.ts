@@ -104,9 +104,7 @@ runMain('tool-runner', async () => {
     log,
     registry,
     readiness: {
-      broker: () => {
-        if (!broker.isConnected()) throw new Error('not connected');
-      },
+      broker: broker.readiness,
       database: () => pingDatabase(pool),
       ...(enabled.has('shell')
         ? {

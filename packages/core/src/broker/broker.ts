@@ -155,6 +155,11 @@ export class Broker {
     return this.conn?.isConnected() ?? false;
   }
 
+  /** A readiness check for createServiceHttp: throws while the connection is down. */
+  readonly readiness = (): void => {
+    if (!this.isConnected()) throw new Error('not connected');
+  };
+
   /** Runs after every successful (re)connect; consumers use it to resubscribe bookkeeping. */
   onConnect(hook: () => void): void {
     this.onConnectHooks.push(hook);
