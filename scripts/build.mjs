@@ -34,6 +34,9 @@ const BUNDLES = {
   // NOTE: the shell sandbox's own container (and, in spawn mode, the runner's child). The runner
   // finds it next to its own bundle, so both must land in the same folder.
   'tool-runner-sandbox': 'services/tool-runner/src/sandbox/main.ts',
+  'alert-relay': 'services/alert-relay/src/main.ts',
+  backup: 'services/backup/src/main.ts',
+  'backup-cli': 'services/backup/src/cli.ts',
 };
 const NAMES = Object.keys(BUNDLES);
 

@@ -29,4 +29,7 @@ command -v chromium >/dev/null || missing+=(chromium)
 [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v promtool >/dev/null || missing+=(prometheus)
 command -v amtool >/dev/null || missing+=(prometheus-alertmanager)
+# The nginx image's entrypoint renders its config with envsubst and makes a certificate with openssl.
+command -v envsubst >/dev/null || missing+=(gettext-base)
+command -v openssl >/dev/null || missing+=(openssl)
 if [ "${#missing[@]}" -gt 0 ]; then install "${missing[@]}"; fi
