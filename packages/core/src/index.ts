@@ -15,3 +15,4 @@ export * from './logger.ts';
 export * from './metrics.ts';
 export * from './serial-by-key.ts';
 export * from './tools.ts';
+export * from './secrets/index.ts';
