@@ -13,6 +13,6 @@ export * from './http.ts';
 export * from './lifecycle.ts';
 export * from './logger.ts';
 export * from './metrics.ts';
+export * from './secrets/index.ts';
 export * from './serial-by-key.ts';
 export * from './tools.ts';
-export * from './secrets/index.ts';

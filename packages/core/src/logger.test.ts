@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import winston from 'winston';
-import { createLogger, type Logger, traceFields } from './logger.ts';
+import { createLogger, type Logger, registerEnvSecrets, registerSecret, traceFields } from './logger.ts';
 
 /**
  * The service's logger with its Console transport swapped for a stream into memory. The format
@@ -145,6 +145,28 @@ describe('createLogger', () => {
       });
       expectNoSecret(raw());
       expect(field(lines()[0], 'error.message')).toContain('rabbitmq:5672');
+    });
+    it('masks a configured secret value wherever it appears, even in free text and arrays', () => {
+      registerSecret('free-text-SECRET-8888');
+      registerEnvSecrets({
+        SLACK_BOT_TOKEN: 'xoxb-SECRET-9999',
+        MAX_TOKENS: '4096',
+        API_TOKENS: 'a-SECRET-1010,b-SECRET-1212',
+      });
+      const { log, raw } = capturedLogger();
+      log.info('token free-text-SECRET-8888 and xoxb-SECRET-9999 seen; 4096 tokens', {
+        list: ['a-SECRET-1010', { x: 'b-SECRET-1212' }],
+      });
+      for (const s of ['8888', '9999', '1010', '1212']) expect(raw()).not.toContain(`SECRET-${s}`);
+      // A number that only has a secret-like name is left alone.
+      expect(raw()).toContain('4096 tokens');
+    });
+
+    it('masks the bot token in a Telegram API URL and an Error logged as the entry itself', () => {
+      const { log, raw, lines } = capturedLogger();
+      log.error(new Error(`GET https://api.telegram.org/bot123:AAH-${secrets.token}/getMe failed`));
+      expectNoSecret(raw());
+      expect(lines()[0]?.message).toBe('GET https://api.telegram.org/bot***/getMe failed');
     });
   });
 });
