@@ -1,5 +1,5 @@
 import { ErrorCodes, errorMessage, isSwitchboardError } from './errors.ts';
-import type { Logger } from './logger.ts';
+import { createLogger, type Logger } from './logger.ts';
 
 /**
  * Runs a service's start function; a configuration error prints the keys at fault and exits 78
@@ -7,11 +7,15 @@ import type { Logger } from './logger.ts';
  */
 export function runMain(serviceName: string, start: () => Promise<void>): void {
   start().catch((err) => {
-    if (isSwitchboardError(err) && err.code === ErrorCodes.CONFIG_INVALID) {
-      process.stderr.write(`${serviceName}: ${err.message}\n`);
+    // Like every other line: ECS JSON (so the log pipeline keeps it) with secrets redacted, on
+    // stderr, where an operator looks first when a container will not start.
+    const log = createLogger(serviceName, 'error', { stderr: true });
+    const code = isSwitchboardError(err) ? err.code : undefined;
+    if (code === ErrorCodes.CONFIG_INVALID) {
+      log.error(`${serviceName}: ${errorMessage(err)}`, { error: { code } });
       process.exit(78);
     }
-    process.stderr.write(`${serviceName}: failed to start: ${errorMessage(err)}\n`);
+    log.error(`${serviceName}: failed to start: ${errorMessage(err)}`, { error: { code } });
     process.exit(1);
   });
 }

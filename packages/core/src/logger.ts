@@ -100,12 +100,16 @@ export type Logger = winston.Logger;
  * ECS JSON to stdout. Callers attach `trace: { id }` and `labels: { platform, conversation }` to
  * each line so one message can be followed across services in Kibana.
  */
-export function createLogger(serviceName: string, level = 'info'): Logger {
+export function createLogger(serviceName: string, level = 'info', o: { stderr?: boolean } = {}): Logger {
   registerEnvSecrets(process.env);
   return winston.createLogger({
     level,
     format: winston.format.combine(redactFormat(), ecsFormat({ serviceName, apmIntegration: false })),
-    transports: [new winston.transports.Console()],
+    transports: [
+      new winston.transports.Console(
+        o.stderr ? { stderrLevels: ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'] } : {},
+      ),
+    ],
   });
 }
 
