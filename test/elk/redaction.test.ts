@@ -1,7 +1,6 @@
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import winston from 'winston';
-import { createLogger, type Logger, registerSecret } from '../../packages/core/src/logger.ts';
+import { registerSecret } from '../../packages/core/src/logger.ts';
+import { capturedLogger } from '../support/captured-logger.ts';
 import { expectEcsLines, expectNoSecrets } from './ecs-lines.ts';
 
 /**
@@ -24,21 +23,9 @@ const ENV = {
   SLACK_SIGNING_SECRET: SECRETS.SLACK_SIGNING_SECRET,
 };
 
-function captured(): { log: Logger; lines: () => string[] } {
-  const log = createLogger('redaction-test', 'debug');
-  let buf = '';
-  log.clear();
-  log.add(
-    new winston.transports.Stream({
-      stream: new Writable({
-        write(chunk, _enc, cb) {
-          buf += String(chunk);
-          cb();
-        },
-      }),
-    }),
-  );
-  return { log, lines: () => buf.split('\n').filter((l) => l.trim() !== '') };
+function captured() {
+  const { log, raw } = capturedLogger('redaction-test');
+  return { log, lines: raw };
 }
 
 describe('redaction on every logger path', () => {

@@ -116,8 +116,11 @@ export class NginxProcess {
     if (p && p.exitCode === null) {
       const exited = new Promise((r) => p.once('exit', r));
       p.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000).unref())]);
-      if (p.exitCode === null) p.kill('SIGKILL');
+      // A stop that hangs must not hang the suite: escalate after a grace period, then wait for
+      // the exit itself, whichever signal caused it.
+      const escalate = setTimeout(() => p.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(escalate);
     }
     if (this.dir) await rm(this.dir, { recursive: true, force: true });
   }

@@ -9,6 +9,7 @@ import {
   startFakeSlack,
   urlVerification,
 } from '../../../test/fakes/slack/server.ts';
+import { waitFor } from '../../../test/support/infra.ts';
 import { loadSlackConfig } from './config.ts';
 import { SlackAdapter } from './slack-adapter.ts';
 import { downloadPrivateFile } from './web-api.ts';
@@ -41,11 +42,7 @@ class ManualSink {
   };
 
   async waitForPending(): Promise<void> {
-    const deadline = Date.now() + 5_000;
-    while (this.pending.length === 0) {
-      if (Date.now() > deadline) throw new Error('sink was never called');
-      await new Promise((r) => setImmediate(r));
-    }
+    await waitFor('the sink to be called', () => this.pending.length > 0, 5_000);
   }
 
   settle(outcome: InboundOutcome | Error): void {

@@ -2,6 +2,7 @@ import type { InboundOutcome, NormalizedMessage } from '@switchboard/connector';
 import { createLogger, createMetricsRegistry, createServiceHttp } from '@switchboard/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type FakeSlack, messageEvent, startFakeSlack } from '../../../test/fakes/slack/server.ts';
+import { waitFor } from '../../../test/support/infra.ts';
 import { loadSlackConfig } from './config.ts';
 import { SlackAdapter } from './slack-adapter.ts';
 
@@ -22,11 +23,7 @@ async function startAdapter(fake: FakeSlack, sink: (m: NormalizedMessage) => Pro
 }
 
 async function until(check: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await waitFor(what, () => check() || undefined, timeoutMs);
 }
 
 describe('SlackAdapter over Socket Mode', () => {

@@ -1,35 +1,14 @@
-import { Writable } from 'node:stream';
-import { createLogger, createPool, type InboundEnvelope, migrate, type Pool } from '@switchboard/core';
+import { createPool, type InboundEnvelope, migrate, type Pool } from '@switchboard/core';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import winston from 'winston';
+import { capturedLogger } from '../../../../test/support/captured-logger.ts';
 import { createTestDatabase, waitFor } from '../../../../test/support/infra.ts';
 import { parseModelChain } from '../models/chain-spec.ts';
 import { RoutingError, RoutingErrorCode } from './errors.ts';
 import { type IntentClassifier, type RouteDecision, Router } from './router.ts';
 import type { RoutingStore } from './store.ts';
 
-function capturedLogger() {
-  const log = createLogger('routing-test', 'info');
-  let buf = '';
-  log.clear();
-  log.add(
-    new winston.transports.Stream({
-      stream: new Writable({
-        write(chunk, _enc, cb) {
-          buf += String(chunk);
-          cb();
-        },
-      }),
-    }),
-  );
-  const lines = () =>
-    buf
-      .split('\n')
-      .filter((l) => l.trim() !== '')
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
-  return { log, lines };
-}
+const capture = () => capturedLogger('routing-test', 'info');
 
 let seq = 0;
 function envelope(over: Partial<InboundEnvelope> = {}): InboundEnvelope {
@@ -72,7 +51,7 @@ describe('Router with rules in PostgreSQL', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    captured = capturedLogger();
+    captured = capture();
     pool = createPool(db.url, captured.log);
     await migrate(pool, captured.log);
     router = new Router({

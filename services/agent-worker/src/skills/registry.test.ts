@@ -2,39 +2,14 @@ import { on } from 'node:events';
 import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { createLogger, type Logger } from '@switchboard/core';
+import type { Logger } from '@switchboard/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import winston from 'winston';
+import { capturedLogger } from '../../../../test/support/captured-logger.ts';
 import { SkillRegistry, type SkillsChange } from './registry.ts';
 import { SkillErrorCode } from './types.ts';
 
 const WORKSPACE_SKILLS = fileURLToPath(new URL('../../../../workspace/skills', import.meta.url));
-
-function capturedLogger(): { log: Logger; lines: () => Array<Record<string, unknown>> } {
-  const log = createLogger('skills-test', 'debug');
-  let buf = '';
-  log.clear();
-  log.add(
-    new winston.transports.Stream({
-      stream: new Writable({
-        write(chunk, _enc, cb) {
-          buf += String(chunk);
-          cb();
-        },
-      }),
-    }),
-  );
-  return {
-    log,
-    lines: () =>
-      buf
-        .split('\n')
-        .filter((l) => l.trim() !== '')
-        .map((l) => JSON.parse(l) as Record<string, unknown>),
-  };
-}
 
 const dirs: string[] = [];
 const registries: SkillRegistry[] = [];
@@ -58,7 +33,7 @@ function registry(dir: string, opts: { allowModules?: boolean; log?: Logger } = 
     dir,
     allowModules: opts.allowModules ?? true,
     debounceMs: 30,
-    log: opts.log ?? capturedLogger().log,
+    log: opts.log ?? capturedLogger('skills-test').log,
   });
   registries.push(r);
   return r;
@@ -228,7 +203,7 @@ describe('SkillRegistry loading', () => {
   });
 
   it('reports every broken file with its reason and keeps the good ones', async () => {
-    const { log, lines } = capturedLogger();
+    const { log, lines } = capturedLogger('skills-test');
     const dir = skillsDir({
       '01-good.yaml': yamlSkill('good'),
       '02-not-yaml.yaml': 'name: broken\ndescription: [unclosed\n',
@@ -344,7 +319,7 @@ describe('SkillRegistry.match order', () => {
   });
 
   it('gives up on a trigger that backtracks too long and tries the next skill', async () => {
-    const { log, lines } = capturedLogger();
+    const { log, lines } = capturedLogger('skills-test');
     const dir = skillsDir({
       // No nested quantifier, so the static check lets it through; only the time budget stops it.
       'a.yaml': 'name: slow\ndescription: x\ntriggers: ["^(a|a)*$"]\nsystem_prompt: x\n',
