@@ -40,11 +40,13 @@ ENV NODE_ENV=production \
     SB_WEB_PUBLIC_DIR=/app/services/ingress-web/public \
     BROWSER_EXECUTABLE=/usr/bin/chromium
 # The tool-runner's browser (Debian's Chromium, with fonts for Latin and CJK pages) and the
-# programs of the default shell allowlist beyond coreutils (procps: free, uptime).
+# programs of the default shell allowlist beyond coreutils (procps: free, uptime); pg_dump and
+# pg_restore for the backup service (bookworm's client is 15, the major of the postgres service:
+# pg_dump must be at least the server's version).
 # NOTE: not pinned to a version on purpose: Chromium opens untrusted pages, so every rebuild
 # takes bookworm's current security release; the base image above stays pinned.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends chromium fonts-liberation fonts-noto-cjk procps \
+ && apt-get install -y --no-install-recommends chromium fonts-liberation fonts-noto-cjk postgresql-client procps \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=manifests /manifests/ ./
 RUN --mount=type=cache,target=/root/.npm npm install --omit=dev --no-audit --no-fund
@@ -61,5 +63,5 @@ RUN install -d -o node -g node -m 0700 /run/switchboard/secrets \
  && install -d -o node -g node -m 0700 /run/sandbox
 # Application files stay owned by root: the service user can read them, not change them.
 USER node
-EXPOSE 8080 9101 9102
+EXPOSE 8080 8090 9101 9102 9103
 CMD ["node", "dist/ingress-web.mjs"]

@@ -8,7 +8,10 @@
 set -eu
 
 TEMPLATE=${SB_NGINX_TEMPLATE:-/etc/nginx/switchboard/nginx.conf.template}
-CONF=${SB_NGINX_CONF:-/etc/nginx/nginx.conf}
+# The container's root file system is read-only: the rendered config, temp files and pid live in
+# a prefix on the /tmp tmpfs.
+PREFIX=${SB_NGINX_PREFIX:-/tmp/nginx}
+CONF=${SB_NGINX_CONF:-$PREFIX/nginx.conf}
 GENERATE_CERT=${SB_NGINX_GENERATE_CERT:-/usr/local/bin/switchboard-generate-self-signed}
 CERT_DIR=${NGINX_CERT_DIR:-/etc/nginx/certs}
 
@@ -46,13 +49,22 @@ export NGINX_HTTP_LISTEN NGINX_HTTPS_LISTEN NGINX_HTTPS_PORT_SUFFIX NGINX_MIME_T
   NGINX_ALERTMANAGER_UPSTREAM
 
 # A self-signed certificate only when none is mounted, so a real one is never overwritten.
+if { [ ! -s "$NGINX_TLS_CERT" ] || [ ! -s "$NGINX_TLS_KEY" ]; } && [ -d "$(dirname "$NGINX_TLS_CERT")" ] && [ ! -w "$(dirname "$NGINX_TLS_CERT")" ]; then
+  echo "nginx: no certificate at $NGINX_TLS_CERT / $NGINX_TLS_KEY and that folder is read-only;" \
+    "put fullchain.pem and privkey.pem in infra/nginx/certs (infra/nginx/README.md) or run scripts/install.sh" >&2
+  exit 78
+fi
 "$GENERATE_CERT" "$NGINX_TLS_CERT" "$NGINX_TLS_KEY" "$NGINX_SERVER_NAME"
 
 # Substitute only the template's own ${NGINX_*} names; nginx's $variables stay as written.
 VARS=$(grep -o '\${NGINX_[A-Z0-9_]*}' "$TEMPLATE" | sort -u | tr '\n' ' ')
+mkdir -p "$(dirname "$CONF")"
 envsubst "$VARS" < "$TEMPLATE" > "$CONF"
 if [ "${1:-}" = render ]; then exit 0; fi
-mkdir -p /etc/nginx/admin-allowlist.d /etc/nginx/temp
+mkdir -p "$PREFIX/temp"
+# `include admin-allowlist.d/*.conf` is relative to the config's folder; the operator's files are
+# mounted at /etc/nginx/admin-allowlist.d.
+ln -sfn /etc/nginx/admin-allowlist.d "$PREFIX/admin-allowlist.d"
 
-nginx -t -q
-exec nginx -g 'daemon off;'
+nginx -p "$PREFIX/" -c "$CONF" -g "pid $PREFIX/nginx.pid;" -t -q
+exec nginx -p "$PREFIX/" -c "$CONF" -g "daemon off; pid $PREFIX/nginx.pid;"

@@ -7,7 +7,7 @@ disable_mlock = true
 ui            = false
 
 storage "raft" {
-  path    = "/vault/data"
+  path    = "/vault/file"
   node_id = "switchboard-vault-1"
 }
 

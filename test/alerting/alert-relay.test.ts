@@ -112,10 +112,22 @@ describe('alert-relay (real process, fake robots)', () => {
     );
   });
 
-  it('refuses to start without any robot, exiting 78 and naming the key', async () => {
-    await expect(
-      spawnService('alert-relay', { LOG_LEVEL: 'error' }, { readyTimeoutMs: 15_000 }),
-    ).rejects.toThrow(/WECOM_ROBOT_URL: set WECOM_ROBOT_URL or DINGTALK_ROBOT_URL/);
+  it('starts without any robot and answers "skipped" instead of pretending a delivery', async () => {
+    const bare = await spawnService('alert-relay', { LOG_LEVEL: 'warn' }, { readyTimeoutMs: 15_000 });
+    try {
+      const res = await post(`${bare.url}/alerts/wecom`, webhookPayload('firing'));
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({
+        status: 'skipped',
+        target: 'wecom',
+        reason: 'no wecom robot configured',
+      });
+      const metrics = await (await fetch(`${bare.url}/metrics`)).text();
+      expect(metrics).toMatch(/switchboard_alert_notifications_skipped_total\{[^}]*target="wecom"[^}]*\} 1/);
+      expect(robots.requests).toHaveLength(0);
+    } finally {
+      await bare.kill();
+    }
   });
 
   it('reads the robot URLs and secret from *_FILE, as Docker secrets and Vault templates provide them', async () => {

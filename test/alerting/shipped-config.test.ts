@@ -49,6 +49,7 @@ describe('shipped Prometheus and Alertmanager configuration', () => {
   it('has the alerts the runbooks promise, each with summary, description and an existing runbook', () => {
     const all = rules();
     expect(all.map((r) => r.alert).sort()).toEqual([
+      'AgentWorkersMissing',
       'BackupTooOld',
       'HostCpuHigh',
       'HostDiskHigh',
@@ -57,7 +58,9 @@ describe('shipped Prometheus and Alertmanager configuration', () => {
       'ModelFailureRateHigh',
       'ParkingQueueGrowing',
       'QueueBacklogGrowing',
+      'ReplyQueueWithoutConsumer',
       'ServiceDown',
+      'UnroutedRepliesGrowing',
     ]);
     for (const r of all) {
       expect(r.labels?.severity, r.alert).toMatch(/^(critical|warning)$/);
@@ -85,9 +88,17 @@ describe('shipped Prometheus and Alertmanager configuration', () => {
 
   it('scrapes every service and exporter by its compose name', () => {
     const cfg = parse(readFileSync(join(PROM_DIR, 'prometheus.yml'), 'utf8')) as {
-      scrape_configs: Array<{ job_name: string; static_configs: Array<{ targets: string[] }> }>;
+      scrape_configs: Array<{
+        job_name: string;
+        static_configs?: Array<{ targets: string[] }>;
+        dns_sd_configs?: Array<{ names: string[]; type: string; port: number }>;
+      }>;
     };
-    const targets = cfg.scrape_configs.flatMap((s) => s.static_configs.flatMap((c) => c.targets));
+    // Static targets, and names looked up by DNS (scaled workers, profile-only connectors).
+    const targets = cfg.scrape_configs.flatMap((s) => [
+      ...(s.static_configs ?? []).flatMap((c) => c.targets),
+      ...(s.dns_sd_configs ?? []).flatMap((c) => c.names.map((n) => `${n}:${c.port}`)),
+    ]);
     expect(targets).toEqual(
       expect.arrayContaining([
         'ingress-web:8080',
@@ -100,6 +111,7 @@ describe('shipped Prometheus and Alertmanager configuration', () => {
         'ingress-dingtalk:8080',
         'alert-relay:9103',
         'backup:8090',
+        'scheduler:9104',
         'rabbitmq:15692',
         'postgres-exporter:9187',
         'redis-exporter:9121',

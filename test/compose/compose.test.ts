@@ -68,6 +68,12 @@ function merge(base: unknown, override: unknown, key = ''): unknown {
     }
     return out;
   }
+  if (key === 'volumes' && Array.isArray(base) && Array.isArray(override)) {
+    // Compose merges service volumes by their path in the container: an override replaces a mount.
+    const target = (v: unknown) => (isDict(v) ? String(v.target) : String(v).split(':')[1]);
+    const replaced = new Set(override.map(target));
+    return [...base.filter((v) => !replaced.has(target(v))), ...override];
+  }
   if (Array.isArray(base) && Array.isArray(override) && !REPLACED_SEQUENCES.has(key)) {
     const seen = new Set(base.map((v) => JSON.stringify(v)));
     return [...base, ...override.filter((v) => !seen.has(JSON.stringify(v)))];
@@ -209,6 +215,22 @@ function environment(service: Service): Dict {
 
 const SECRET_KEY = /PASS(WORD)?|SECRET|TOKEN|API_KEY|PRIVATE_KEY|CREDENTIAL/i;
 
+/** Containers without a `user`, and why that is acceptable. */
+const RUNS_AS_ROOT: Record<string, string> = {
+  postgres: "the image's entrypoint starts as root to fix ownership, then runs postgres as its user",
+  rabbitmq: "the image's entrypoint drops to the rabbitmq user",
+  redis: "the image's entrypoint drops to the redis user",
+  ollama: 'the official image has no other user; it holds no secrets and publishes nothing',
+  filebeat: 'reads root-owned container logs (0640); every capability dropped, file system read-only',
+};
+
+/** Containers whose entrypoint needs capabilities to switch user (above): not dropped. */
+const KEEPS_CAPABILITIES: Record<string, string> = {
+  postgres: 'chown + setuid in its entrypoint',
+  rabbitmq: 'chown + setuid in its entrypoint',
+  redis: 'chown + setuid in its entrypoint',
+};
+
 function checkOperatorProperties(project: Project): void {
   const services = Object.entries(project.services);
   const shots = oneShots(project);
@@ -241,14 +263,20 @@ function checkOperatorProperties(project: Project): void {
     expect(service.logging?.driver, `${name} logging`).toBe('json-file');
     expect(service.logging?.options?.['max-size'], `${name} log size`).toBeTruthy();
 
-    // Every published port listens on loopback only (management UIs included).
-    for (const port of publishedPorts(service)) {
-      expect(port.hostIp, `${name} publishes ${port.target} beyond loopback`).toBe('127.0.0.1');
+    // nginx is the only door: nothing else publishes a port, not even on loopback.
+    if (name !== 'nginx') expect(publishedPorts(service), `${name} publishes a port`).toEqual([]);
+
+    // Non-root everywhere but where the image needs root to start and drops it itself, or reads
+    // files only root can (each named here with its reason).
+    if (!(name in RUNS_AS_ROOT)) {
+      expect(['root', '0', '', undefined], `${name} runs as root`).not.toContain(service.user);
     }
+    expect(service.cap_drop ?? [], `${name} cap_drop`).toEqual(name in KEEPS_CAPABILITIES ? [] : ['ALL']);
 
     // No literal secret: secret-looking settings come from files or pass through unset.
     for (const [key, value] of Object.entries(environment(service))) {
-      if (!SECRET_KEY.test(key) || key.endsWith('_FILE')) continue;
+      // SECRETS_BACKEND and friends say where secrets come from; they are not secrets.
+      if (!SECRET_KEY.test(key) || key.endsWith('_FILE') || key.startsWith('SECRETS_')) continue;
       const ok =
         value === null || value === undefined || /^\$\{[A-Za-z_][A-Za-z0-9_]*(:?-)?\}$/.test(String(value));
       expect(ok, `${name} sets ${key} to a literal value`).toBe(true);
@@ -297,11 +325,9 @@ describe('docker-compose.yml', () => {
     expect(interpolate(String(environment(base.services['agent-worker'] ?? {}).MODEL_CHAIN))).toBe(
       'ollama/qwen2.5:0.5b',
     );
-    expect(publishedPorts(base.services['ingress-web'] ?? {})).toEqual([
-      { hostIp: '127.0.0.1', published: '8080', target: '8080' },
-    ]);
-    expect(publishedPorts(base.services.rabbitmq ?? {})).toEqual([
-      { hostIp: '127.0.0.1', published: '15672', target: '15672' },
+    expect(publishedPorts(base.services.nginx ?? {})).toEqual([
+      { hostIp: '0.0.0.0', published: '80', target: '8080' },
+      { hostIp: '0.0.0.0', published: '443', target: '8443' },
     ]);
   });
 
@@ -345,7 +371,8 @@ describe('docker-compose.yml', () => {
       for (const v of service.volumes ?? []) {
         const spec = isDict(v) ? `${v.source}:${v.target}${v.read_only ? ':ro' : ''}` : v;
         if (!spec.startsWith('./workspace')) continue;
-        expect(name, `${spec} is mounted into ${name}`).toBe('agent-worker');
+        // Read by the workers, archived by backup, workflows read by the scheduler: never the tools.
+        expect(['agent-worker', 'backup', 'scheduler'], `${spec} is mounted into ${name}`).toContain(name);
         expect(spec, `${name} mounts ${spec} writable`).toMatch(/:ro$/);
       }
     }
@@ -419,16 +446,121 @@ describe('docker-compose.yml + docker-compose.prod.yml', () => {
     checkOperatorProperties(merged);
   });
 
-  it('publishes nothing but the loopback management UI, runs two workers and limits resources', () => {
-    expect(merged.services['ingress-web']?.ports).toBeUndefined();
+  it('publishes 80 and 443 only, runs two workers and limits resources', () => {
     const published = Object.entries(merged.services).flatMap(([name, s]) =>
       publishedPorts(s).map((p) => `${name}:${p.hostIp}:${p.published}`),
     );
-    expect(published).toEqual(['rabbitmq:127.0.0.1:15672']);
+    expect(published).toEqual(['nginx:0.0.0.0:80', 'nginx:0.0.0.0:443']);
     expect(merged.services['agent-worker']?.deploy?.replicas).toBe(2);
     for (const [name, service] of Object.entries(merged.services)) {
       expect(service.deploy?.resources?.limits?.cpus, `${name} cpu limit`).toBeTruthy();
       expect(service.logging?.options?.['max-file'], `${name} log rotation`).toBe('5');
+    }
+  });
+});
+
+describe('operations services', () => {
+  const services = base.services;
+  const env = (name: string) => environment(services[name] ?? {});
+
+  it('puts nginx in front of ingress-web and the connectors, with a certificate volume', () => {
+    const nginx = services.nginx ?? {};
+    expect(nginx.depends_on).toMatchObject({ 'ingress-web': { condition: 'service_healthy' } });
+    expect(volumeSources(nginx)).toContain('nginx-certs');
+    expect(env('nginx')).toMatchObject({ NGINX_HTTP_LISTEN: '8080', NGINX_HTTPS_LISTEN: '8443' });
+    // The upstream names the nginx template defaults to are the compose services.
+    const template = readFileSync(join(ROOT, 'infra/nginx/docker-entrypoint.sh'), 'utf8');
+    for (const [, host, port] of template.matchAll(/NGINX_[A-Z]+_UPSTREAM:=([a-z-]+):(\d+)/g)) {
+      if (['admin', 'kibana'].includes(String(host))) continue;
+      expect(Object.keys(services), `nginx upstream ${host}`).toContain(host);
+      const listens = String(env(String(host)).HTTP_PORT ?? port);
+      if (String(host).startsWith('ingress-')) expect(listens, `${host} port`).toBe(port);
+    }
+    // Production swaps the generated certificate for the operator's, read-only, at the same path.
+    expect(merged.services.nginx?.volumes).toEqual([
+      './infra/nginx/admin-allowlist.d:/etc/nginx/admin-allowlist.d:ro',
+      './infra/nginx/certs:/etc/nginx/certs:ro',
+    ]);
+  });
+
+  it('has Prometheus scrape every Switchboard service on the port it listens on', () => {
+    const prom = parse(readFileSync(join(ROOT, 'infra/prometheus/prometheus.yml'), 'utf8')) as {
+      scrape_configs: {
+        job_name: string;
+        static_configs?: { targets: string[] }[];
+        dns_sd_configs?: { names: string[]; port: number }[];
+      }[];
+    };
+    const targets = new Set(
+      prom.scrape_configs.flatMap((j) => [
+        ...(j.static_configs ?? []).flatMap((c) => c.targets),
+        ...(j.dns_sd_configs ?? []).flatMap((c) => c.names.map((n) => `${n}:${c.port}`)),
+      ]),
+    );
+    const ours = Object.entries(services).filter(([, s]) => isOurs(s) && environment(s).HTTP_PORT);
+    expect(ours.length).toBeGreaterThan(8);
+    for (const [name, s] of ours) expect([...targets], name).toContain(`${name}:${environment(s).HTTP_PORT}`);
+    for (const exporter of [
+      'postgres-exporter:9187',
+      'redis-exporter:9121',
+      'node-exporter:9100',
+      'rabbitmq:15692',
+    ]) {
+      expect([...targets]).toContain(exporter);
+      expect(Object.keys(services)).toContain(exporter.split(':')[0]);
+    }
+    // Alertmanager serves under /alertmanager (nginx publishes it there); Prometheus must agree.
+    const am = services.alertmanager?.command as string[];
+    expect(am).toContain('--web.route-prefix=/alertmanager');
+    expect(readFileSync(join(ROOT, 'infra/prometheus/prometheus.yml'), 'utf8')).toContain(
+      'path_prefix: /alertmanager',
+    );
+    expect(services.prometheus?.volumes).toEqual(
+      expect.arrayContaining([
+        './infra/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro',
+        './infra/prometheus/rules:/etc/prometheus/rules:ro',
+      ]),
+    );
+  });
+
+  it('reads exporter and backup credentials from the generated secrets, never from .env', () => {
+    expect(env('postgres-exporter').DATA_SOURCE_PASS_FILE).toBe('/run/switchboard/secrets/postgres_password');
+    expect(env('redis-exporter').REDIS_PASSWORD_FILE).toBe(
+      '/run/switchboard/secrets/redis_exporter_passwords.json',
+    );
+    expect(env('backup')).toMatchObject({
+      DATABASE_URL_FILE: '/run/switchboard/secrets/database_url',
+      BACKUP_TOKEN_FILE: '/run/switchboard/secrets/backup_token',
+      RABBITMQ_MANAGEMENT_PASSWORD_FILE: '/run/switchboard/secrets/rabbitmq_password',
+      BACKUP_DIR: '/backups',
+    });
+    expect(services.backup?.volumes).toContain('./backups:/backups');
+    // The exporters read the secrets as their owner (init-secrets runs as node, uid 1000).
+    for (const name of ['postgres-exporter', 'redis-exporter'])
+      expect(services[name]?.user).toBe('1000:1000');
+  });
+
+  it('keeps log search under the elk profile, without the Docker socket, and Vault dev under its own', () => {
+    for (const name of ['elasticsearch', 'elk-certs', 'elk-setup', 'filebeat', 'kibana']) {
+      expect(services[name]?.profiles, name).toEqual(['elk']);
+    }
+    expect(services.filebeat?.volumes).toContain('/var/lib/docker/containers:/var/lib/docker/containers:ro');
+    expect(services['vault-dev']?.profiles).toEqual(['vault-dev']);
+    expect(merged.services.vault?.profiles).toEqual(['vault']);
+    expect(merged.services.vault?.command).toEqual(['server', '-config=/vault/config/vault.hcl']);
+    // Filebeat names services from the json-file attrs the logging options add.
+    expect(services['agent-worker']?.logging?.options?.labels).toBe(
+      'com.docker.compose.service,com.docker.compose.project',
+    );
+  });
+
+  it('gives every Switchboard service the secrets backend settings and its own Vault path', () => {
+    for (const [name, s] of Object.entries(services)) {
+      if (!isOurs(s) || !environment(s).HTTP_PORT || name === 'backup') continue;
+      const e = environment(s);
+      expect(interpolate(String(e.SECRETS_BACKEND)), name).toBe('env');
+      expect(e.VAULT_KV_PATH, name).toBe(`switchboard/${name}`);
+      expect(e.VAULT_ROLE_ID_FILE, name).toBe(`/run/switchboard/secrets/vault/${name}/vault_role_id`);
     }
   });
 });
@@ -467,6 +599,8 @@ describe('Dockerfile', () => {
       .map((s) => (s.command as string[] | undefined)?.join(' '));
     const services = [
       'agent-worker',
+      'alert-relay',
+      'backup',
       'ingress-dingtalk',
       'ingress-discord',
       'ingress-slack',
@@ -479,6 +613,6 @@ describe('Dockerfile', () => {
     ];
     expect(commands.sort()).toEqual(services.map((name) => `node dist/${name}.mjs`).sort());
     const build = readFileSync(join(ROOT, 'scripts', 'build.mjs'), 'utf8');
-    for (const name of services) expect(build).toContain(`'${name}'`);
+    for (const name of services) expect(build).toMatch(new RegExp(`^\\s+'?${name}'?:`, 'm'));
   });
 });

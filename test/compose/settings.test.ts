@@ -12,6 +12,8 @@ import { z } from 'zod';
 import { connectorConfigShape } from '../../packages/connector/src/config.ts';
 import { commonConfigShape } from '../../packages/core/src/config.ts';
 import { workerConfigSchema } from '../../services/agent-worker/src/config.ts';
+import { alertRelayConfigSchema } from '../../services/alert-relay/src/config.ts';
+import { serviceConfigSchema as backupConfigSchema } from '../../services/backup/src/config.ts';
 import { dingtalkConfigShape } from '../../services/ingress-dingtalk/src/config.ts';
 import { discordConfigShape } from '../../services/ingress-discord/src/config.ts';
 import { slackConfigShape } from '../../services/ingress-slack/src/config.ts';
@@ -39,7 +41,22 @@ const schemas = {
   'ingress-dingtalk': connector(dingtalkConfigShape),
   'tool-runner': toolRunnerConfigSchema,
   'tool-sandbox': sandboxConfigSchema,
+  'alert-relay': alertRelayConfigSchema,
+  backup: backupConfigSchema,
 } as const;
+// Read by @switchboard/core's secrets provider (loadSecretsSettings) in every service that uses it.
+const SECRETS_SETTINGS = new Set([
+  'SECRETS_BACKEND',
+  'SECRETS_REFRESH_S',
+  'SECRETS_RETRY_MAX_S',
+  'VAULT_ADDR',
+  'VAULT_CACERT',
+  'VAULT_KV_MOUNT',
+  'VAULT_KV_PATH',
+  'VAULT_NAMESPACE',
+  'VAULT_ROLE_ID',
+  'VAULT_SECRET_ID',
+]);
 // Read by the bundles' file lookups, not by the config schema.
 const NOT_IN_SCHEMA = new Set(['SB_MIGRATIONS_DIR', 'SB_WEB_PUBLIC_DIR', 'NODE_ENV']);
 // Set by one service for another, never by an operator: the tool-runner tells the sandbox it
@@ -54,7 +71,11 @@ describe.each(Object.entries(schemas))('%s settings', (service, schema) => {
 
   it('passes only settings the service reads', () => {
     const unknown = env.filter(
-      (k) => !NOT_IN_SCHEMA.has(k) && !keys.has(k) && !keys.has(k.replace(/_FILE$/, '')),
+      (k) =>
+        !NOT_IN_SCHEMA.has(k) &&
+        !SECRETS_SETTINGS.has(k.replace(/_FILE$/, '')) &&
+        !keys.has(k) &&
+        !keys.has(k.replace(/_FILE$/, '')),
     );
     expect(unknown).toEqual([]);
   });

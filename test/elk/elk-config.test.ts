@@ -45,22 +45,40 @@ describe('filebeat.yml', () => {
     expect(ndjson).toMatchObject({ target: '', overwrite_keys: true, expand_keys: true });
   });
 
-  it('adds the compose labels and ships to Elasticsearch with credentials from the environment', () => {
+  it('adds the compose labels from the log lines themselves, without the Docker socket', () => {
     const processors = cfg.processors as Obj[];
-    // dedot turns com.docker.compose.service into the flat name the rename below expects.
-    expect(
-      at(
-        processors.find((p) => 'add_docker_metadata' in p),
-        'add_docker_metadata',
-      ),
-    ).toMatchObject({
-      'labels.dedot': true,
+    expect(JSON.stringify(cfg)).not.toMatch(/docker\.sock|add_docker_metadata/);
+    const script = at(
+      processors.find((p) => 'script' in p),
+      'script',
+    ) as Obj;
+    expect(script.lang).toBe('javascript');
+    // Filebeat runs it in an ES5.1 engine with event.Get/Put/Delete; run it here on such an event.
+    const fields: Obj = {
+      'docker.attrs': {
+        'com.docker.compose.service': 'agent-worker',
+        'com.docker.compose.project': 'switchboard',
+      },
+    };
+    const event = {
+      Get: (k: string) => fields[k],
+      Put: (k: string, v: unknown) => {
+        fields[k] = v;
+      },
+      Delete: (k: string) => {
+        delete fields[k];
+      },
+    };
+    const run = new Function('event', `${String(script.source)}; process(event);`);
+    run(event);
+    expect(fields).toEqual({
+      'labels.compose_service': 'agent-worker',
+      'labels.compose_project': 'switchboard',
     });
-    const renames = at(
-      processors.find((p) => 'rename' in p),
-      'rename.fields',
-    ) as Obj[];
-    expect(renames.map((r) => r.to)).toEqual(['labels.compose_service', 'labels.compose_project']);
+    // A line without attrs (another logging setup) passes unchanged.
+    const bare: Obj = {};
+    run({ Get: (k: string) => bare[k], Put: () => {}, Delete: () => {} });
+    expect(bare).toEqual({});
     const out = cfg['output.elasticsearch'] as Obj;
     expect(String(out.password)).toMatch(/^\$\{FILEBEAT_PASSWORD\}$/);
     expect(String(out.index)).toMatch(/^switchboard-logs-/);

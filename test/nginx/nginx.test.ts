@@ -1,7 +1,7 @@
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { closeSync, openSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -9,7 +9,9 @@ import { dirname, join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../scripts/lib/spawn-service.ts';
 import { type FakeLlm, startFakeLlm } from '../fakes/llm/server.ts';
+import { waitFor } from '../support/infra.ts';
 import { TestStack } from '../support/stack.ts';
 import { ChatClient } from '../support/web-client.ts';
 import { generateCertificate, NGINX_BIN, NginxProcess } from './nginx-process.ts';
@@ -103,6 +105,56 @@ describe('nginx configuration template', () => {
       expect(await readFile(cert, 'utf8')).toMatch(/^-----BEGIN CERTIFICATE-----/);
       expect((await stat(key)).mode & 0o077).toBe(0);
     } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('runs nginx as the container does: everything it writes under its prefix, a first certificate made', async () => {
+    // The container's root file system is read-only: config, temp files and pid must all land in
+    // the prefix on /tmp, and the certificate in its volume.
+    const dir = await mkdtemp(join(tmpdir(), 'sb-nginx-run-'));
+    const [httpPort, httpsPort] = [await freePort(), await freePort()];
+    const child = spawn('sh', [join(INFRA_DIR, 'docker-entrypoint.sh')], {
+      env: {
+        PATH: `${dirname(NGINX_BIN)}:${process.env.PATH}`,
+        SB_NGINX_TEMPLATE: TEMPLATE_PATH,
+        SB_NGINX_PREFIX: join(dir, 'prefix'),
+        SB_NGINX_GENERATE_CERT: join(INFRA_DIR, 'generate-self-signed.sh'),
+        NGINX_CERT_DIR: join(dir, 'certs'),
+        NGINX_HTTP_LISTEN: `127.0.0.1:${httpPort}`,
+        NGINX_HTTPS_LISTEN: `127.0.0.1:${httpsPort}`,
+        NGINX_RESOLVER: '127.0.0.1',
+        NGINX_ACCESS_LOG: join(dir, 'access.log'),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const output: string[] = [];
+    child.stdout?.on('data', (d) => output.push(String(d)));
+    child.stderr?.on('data', (d) => output.push(String(d)));
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    try {
+      const health = await waitFor(
+        'nginx from the entrypoint',
+        async () => {
+          if (child.exitCode !== null)
+            throw new Error(`entrypoint exited ${child.exitCode}: ${output.join('')}`);
+          const res = await fetch(`http://127.0.0.1:${httpPort}/nginx-health`).catch(() => undefined);
+          return res?.status === 200 ? res : undefined;
+        },
+        20_000,
+        50,
+      );
+      expect(health.status).toBe(200);
+      // The certificate the entrypoint generated is the one served.
+      const ca = await readFile(join(dir, 'certs', 'fullchain.pem'), 'utf8');
+      expect((await handshake(httpsPort, ca, 'TLSv1.3')).protocol).toBe('TLSv1.3');
+      const written = (await readdir(join(dir, 'prefix'))).sort();
+      expect(written).toEqual(['admin-allowlist.d', 'nginx.conf', 'nginx.pid', 'temp']);
+      expect((await lstat(join(dir, 'prefix', 'admin-allowlist.d'))).isSymbolicLink()).toBe(true);
+      expect((await readdir(join(dir, 'certs'))).sort()).toEqual(['fullchain.pem', 'privkey.pem']);
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
       await rm(dir, { recursive: true, force: true });
     }
   });

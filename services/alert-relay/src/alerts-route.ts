@@ -20,9 +20,23 @@ export function registerAlertsRoute(
   metrics: RelayMetrics,
   log: Logger,
 ): void {
+  if (robots.size === 0) {
+    log.warn(
+      'no robot configured: alerts are only visible in Alertmanager until WECOM_ROBOT_URL or DINGTALK_ROBOT_URL is set',
+    );
+  }
   app.post<{ Params: { target: string } }>('/alerts/:target', async (req, reply) => {
     const target = req.params.target as RobotName;
     const robot = robots.get(target);
+    if (!robot && target in renderers) {
+      // Alertmanager's config names both robots; one the operator has not set up is not an error
+      // worth retrying forever, but it must not look like a delivery either.
+      metrics.skipped.inc({ target });
+      log.warn(`alert notification skipped: no ${target} robot configured`, {
+        labels: { robot: target },
+      });
+      return reply.status(200).send({ status: 'skipped', target, reason: `no ${target} robot configured` });
+    }
     if (!robot) {
       return reply
         .status(404)

@@ -15,6 +15,12 @@ export function relayMetrics(registry: MetricsRegistry) {
       'Notifications given up on after every attempt',
       ['target'],
     ),
+    skipped: counter(
+      registry,
+      'alert_notifications_skipped_total',
+      'Notifications for a robot that is not configured (the alert is only in Alertmanager)',
+      ['target'],
+    ),
     attemptsFailed: counter(
       registry,
       'alert_notification_attempts_failed_total',

@@ -9,8 +9,15 @@ import { ensureSecrets } from './secrets.ts';
 
 const run = promisify(execFile);
 const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
-const PASSWORDS = ['postgres_password', 'rabbitmq_password', 'redis_password', 'api_token', 'admin_token'];
-const SECRET_FILES = [...PASSWORDS, 'database_url', 'amqp_url', 'redis_url'];
+const PASSWORDS = [
+  'postgres_password',
+  'rabbitmq_password',
+  'redis_password',
+  'api_token',
+  'admin_token',
+  'backup_token',
+];
+const SECRET_FILES = [...PASSWORDS, 'database_url', 'amqp_url', 'redis_url', 'redis_exporter_passwords.json'];
 const TOKEN = /^[A-Za-z0-9_-]{43}$/;
 
 let root: string;
@@ -109,6 +116,12 @@ describe('ensureSecrets', () => {
     expect(conf).toContain('default_user = switchboard');
     expect(conf).toContain(`default_pass = ${await read('rabbitmq_password')}`);
     expect(conf).toContain('loopback_users = none');
+    expect(conf).toContain('management.path_prefix = /rabbitmq');
+
+    // What redis_exporter reads: the password keyed by the address it scrapes.
+    expect(JSON.parse(await read('redis_exporter_passwords.json'))).toEqual({
+      'redis://redis:6379': await read('redis_password'),
+    });
   });
 
   it('keeps every file unchanged on a second run', async () => {
@@ -201,9 +214,9 @@ describe('init-secrets main', () => {
       for (const line of output.trim().split('\n')) expect(() => JSON.parse(line)).not.toThrow();
     }
     expect(firstOutput).toContain('created postgres_password');
-    expect(firstOutput).toContain('secrets ready: 9 created, 0 kept');
+    expect(firstOutput).toContain('secrets ready: 11 created, 0 kept');
     expect(secondOutput).toContain('kept api_token');
-    expect(secondOutput).toContain('secrets ready: 0 created, 9 kept');
+    expect(secondOutput).toContain('secrets ready: 0 created, 11 kept');
   });
 
   it('fails with a clear message on a bad setting', async () => {

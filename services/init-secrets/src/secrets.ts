@@ -45,6 +45,10 @@ export function redisUrl(password: string): string {
   return `redis://:${encodeURIComponent(password)}@redis:6379`;
 }
 
+export function redisExporterPasswords(password: string): string {
+  return `${JSON.stringify({ 'redis://redis:6379': password })}\n`;
+}
+
 export function rabbitmqConf(password: string): string {
   // NOTE: mounted over the image's conf.d, so it restates the image defaults we still want
   // (console logging); default_user/default_pass only apply when the broker's database is new.
@@ -56,6 +60,8 @@ export function rabbitmqConf(password: string): string {
     'default_user_tags.administrator = true',
     'loopback_users = none',
     'log.console = true',
+    // nginx publishes the management UI at https://<host>/rabbitmq/ (behind the admin login).
+    'management.path_prefix = /rabbitmq',
     '',
   ].join('\n');
 }
@@ -100,6 +106,8 @@ export async function ensureSecrets(
   await secret('api_token', randomSecret);
   // Bearer token of the agent workers' /admin/knowledge API: never served with a default or no token.
   await secret('admin_token', randomSecret);
+  // Bearer token of the backup service's HTTP API (take a backup now, list them).
+  await secret('backup_token', randomSecret);
 
   const dbUrl = databaseUrl(postgresPassword);
   await derived(join(dir, 'database_url'), SECRET_MODE, dbUrl, (c) => c.trim() === dbUrl);
@@ -107,6 +115,14 @@ export async function ensureSecrets(
   await derived(join(dir, 'amqp_url'), SECRET_MODE, brokerUrl, (c) => c.trim() === brokerUrl);
   const cacheUrl = redisUrl(redisPassword);
   await derived(join(dir, 'redis_url'), SECRET_MODE, cacheUrl, (c) => c.trim() === cacheUrl);
+  // redis_exporter reads passwords only from a {"<redis URI>": "<password>"} file.
+  const exporterMap = redisExporterPasswords(redisPassword);
+  await derived(
+    join(dir, 'redis_exporter_passwords.json'),
+    SECRET_MODE,
+    exporterMap,
+    (c) => c.trim() === exporterMap.trim(),
+  );
   await derived(
     join(confDir, 'rabbitmq.conf'),
     CONF_MODE,
