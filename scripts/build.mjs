@@ -35,6 +35,7 @@ const BUNDLES = {
   // finds it next to its own bundle, so both must land in the same folder.
   'tool-runner-sandbox': 'services/tool-runner/src/sandbox/main.ts',
   'alert-relay': 'services/alert-relay/src/main.ts',
+  scheduler: 'services/scheduler/src/main.ts',
   backup: 'services/backup/src/main.ts',
   'backup-cli': 'services/backup/src/cli.ts',
 };

@@ -111,7 +111,7 @@ describe('shipped Prometheus and Alertmanager configuration', () => {
         'ingress-dingtalk:8080',
         'alert-relay:9103',
         'backup:8090',
-        'scheduler:9104',
+        'scheduler:9105',
         'rabbitmq:15692',
         'postgres-exporter:9187',
         'redis-exporter:9121',

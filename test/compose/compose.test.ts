@@ -608,6 +608,7 @@ describe('Dockerfile', () => {
       'ingress-web',
       'ingress-wecom',
       'init-secrets',
+      'scheduler',
       'tool-runner',
       'tool-runner-sandbox',
     ];

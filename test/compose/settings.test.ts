@@ -14,6 +14,7 @@ import { commonConfigShape } from '../../packages/core/src/config.ts';
 import { workerConfigSchema } from '../../services/agent-worker/src/config.ts';
 import { alertRelayConfigSchema } from '../../services/alert-relay/src/config.ts';
 import { serviceConfigSchema as backupConfigSchema } from '../../services/backup/src/config.ts';
+import { schedulerConfigSchema } from '../../services/scheduler/src/config.ts';
 import { dingtalkConfigShape } from '../../services/ingress-dingtalk/src/config.ts';
 import { discordConfigShape } from '../../services/ingress-discord/src/config.ts';
 import { slackConfigShape } from '../../services/ingress-slack/src/config.ts';
@@ -43,6 +44,7 @@ const schemas = {
   'tool-sandbox': sandboxConfigSchema,
   'alert-relay': alertRelayConfigSchema,
   backup: backupConfigSchema,
+  scheduler: schedulerConfigSchema,
 } as const;
 // Read by @switchboard/core's secrets provider (loadSecretsSettings) in every service that uses it.
 const SECRETS_SETTINGS = new Set([
@@ -63,7 +65,8 @@ const NOT_IN_SCHEMA = new Set(['SB_MIGRATIONS_DIR', 'SB_WEB_PUBLIC_DIR', 'NODE_E
 // starts as its child (process mode) to exit with it.
 const INTERNAL = new Set(['SANDBOX_EXIT_WITH_PARENT']);
 // Compose's default differs from the service's on purpose: other hosts inside the compose network.
-const DELIBERATE_DEFAULTS = new Set(['OLLAMA_URL']);
+// MODEL_CHAIN: the scheduler has no model unless told; compose gives it the workers' chain.
+const DELIBERATE_DEFAULTS = new Set(['OLLAMA_URL', 'MODEL_CHAIN']);
 
 describe.each(Object.entries(schemas))('%s settings', (service, schema) => {
   const keys = new Set(Object.keys(schema.shape));

@@ -113,4 +113,14 @@ export interface PlatformAdapter {
   sendFile?(target: ReplyTarget, file: OutgoingFile): Promise<string | undefined>;
   /** Shows "typing…" / "working…" where the platform has such an indicator. */
   sendTyping?(target: ReplyTarget): Promise<void>;
+  /**
+   * Credentials (config keys) this adapter takes over while running, e.g. a bot token rotated in
+   * Vault. Any other changed key is logged as needing a restart.
+   */
+  readonly liveSecrets?: readonly string[];
+  /**
+   * Called with the new values of the `liveSecrets` keys that changed. Later sends must use them;
+   * an inbound connection (gateway, socket) may keep its session. A throw is logged, never fatal.
+   */
+  onSecretsChanged?(values: Record<string, string>): void | Promise<void>;
 }

@@ -11,6 +11,7 @@ export interface AdapterDeps {
 export interface ConnectorDefinition<C extends ConnectorConfig> {
   /** Service name for logs, metrics and the broker connection, e.g. `ingress-slack`. */
   service: string;
-  loadConfig(): C;
+  /** Builds the config from `env`: the process environment with any Vault values on top. */
+  loadConfig(env: NodeJS.ProcessEnv): C;
   createAdapter(cfg: C, deps: AdapterDeps): PlatformAdapter | Promise<PlatformAdapter>;
 }

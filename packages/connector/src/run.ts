@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   Broker,
+  bootstrapSecrets,
   brokerOptions,
   counter,
   createLogger,
@@ -16,7 +17,7 @@ import {
 } from '@switchboard/core';
 import { AttachmentStore } from './attachments.ts';
 import { ChannelPolicy } from './channel-policy.ts';
-import type { ConnectorConfig } from './config.ts';
+import { type ConnectorConfig, connectorConfigShape } from './config.ts';
 import { IdentityStore } from './identities.ts';
 import { InboundPipeline } from './inbound.ts';
 import { OutboundConsumer } from './outbound.ts';
@@ -26,19 +27,32 @@ import { PairingStore } from './pairing-store.ts';
 import { ReplyContexts } from './reply-contexts.ts';
 import type { ConnectorDefinition } from './run-types.ts';
 
+const DEFAULT_HTTP_PORT = connectorConfigShape.HTTP_PORT.parse(undefined);
+
 /**
  * Runs one connector service: config, broker, database, HTTP (health, metrics, webhooks), the
  * adapter, and the shared inbound and outbound halves. A missing credential stops the start with
- * exit code 78 and the key named, before anything connects.
+ * exit code 78 and the key named, before anything connects. With SECRETS_BACKEND=vault the
+ * credentials come from Vault first, and those the adapter lists in `liveSecrets` are handed to it
+ * when they rotate.
  */
 export function runConnector<C extends ConnectorConfig>(def: ConnectorDefinition<C>): void {
   runMain(def.service, async () => {
-    const cfg = def.loadConfig();
+    const registry = createMetricsRegistry(def.service);
+    const secrets = await bootstrapSecrets({
+      service: def.service,
+      defaultHttpPort: DEFAULT_HTTP_PORT,
+      registry,
+    });
+    const cfg = def.loadConfig(secrets.env);
     const instanceId = randomUUID().slice(0, 8);
     const log = createLogger(def.service, cfg.LOG_LEVEL);
-    const registry = createMetricsRegistry(def.service);
     const adapter = await def.createAdapter(cfg, { log, registry });
     const platform = adapter.platform;
+    if (adapter.liveSecrets && adapter.onSecretsChanged) {
+      const apply = adapter.onSecretsChanged.bind(adapter);
+      secrets.onRotate(adapter.liveSecrets, apply);
+    }
 
     const pool = createPool(cfg.DATABASE_URL, log, {
       max: cfg.DB_POOL_SIZE,
@@ -58,6 +72,7 @@ export function runConnector<C extends ConnectorConfig>(def: ConnectorDefinition
       log,
       registry,
       readiness: {
+        ...secrets.readiness,
         broker: broker.readiness,
         database: () => pingDatabase(pool),
         platform: () => {
@@ -163,6 +178,7 @@ export function runConnector<C extends ConnectorConfig>(def: ConnectorDefinition
       ['finish replies being sent', () => outbound.stop()],
       ['close broker', () => broker.close()],
       ['close database', () => pool.end()],
+      ['stop secrets refresh', () => secrets.close()],
     ]);
   });
 }

@@ -2,11 +2,14 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import winston from 'winston';
 import { z } from 'zod';
 import { commonConfigSchema, loadConfig } from './config.ts';
 import { ErrorCodes, SwitchboardError } from './errors.ts';
+import { createLogger } from './logger.ts';
 
 const REPO_ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
 
@@ -115,6 +118,40 @@ describe('loadConfig', () => {
     expect(cfg.LOG_LEVEL).toBe('info');
     const err = configError({ ...base, WIDGET_TOKEN: '' });
     expect(err.message).toMatch(/WIDGET_TOKEN: is required/);
+  });
+
+  it('masks secret-named values and URL passwords read from a _FILE in every later log line', () => {
+    // The logger exists before the files are read, as in a service (runMain's logger, a library's).
+    const log = createLogger('config-test', 'info');
+    let out = '';
+    log.clear();
+    log.add(
+      new winston.transports.Stream({
+        stream: new Writable({
+          write(chunk, _enc, cb) {
+            out += String(chunk);
+            cb();
+          },
+        }),
+      }),
+    );
+    const files = {
+      WIDGET_TOKEN: ['widget-token-4', 'tok-from-file-7f3a91c2'],
+      DATABASE_URL: ['database-url', 'postgres://sb:pw-from-file-5d21@db:5432/sb'],
+      AMQP_URL: ['amqp-url', 'amqp://guest:guest@127.0.0.1:5672'],
+    } as const;
+    const env: NodeJS.ProcessEnv = {};
+    for (const [key, [name, value]] of Object.entries(files)) {
+      writeFileSync(join(dir, name), `${value}\n`);
+      env[`${key}_FILE`] = join(dir, name);
+    }
+    const cfg = loadConfig(schema, env);
+    expect(cfg.WIDGET_TOKEN).toBe('tok-from-file-7f3a91c2');
+    // Free text, where no field name or URL pattern would give the secret away.
+    log.warn('platform said: tok-from-file-7f3a91c2 is not valid; password was pw-from-file-5d21');
+    expect(out).toContain('platform said: *** is not valid; password was ***');
+    expect(out).not.toContain('tok-from-file-7f3a91c2');
+    expect(out).not.toContain('pw-from-file-5d21');
   });
 
   it('lets an empty NAME fall back to NAME_FILE', () => {

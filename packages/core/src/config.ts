@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ErrorCodes, SwitchboardError } from './errors.ts';
+import { registerEnvSecrets } from './logger.ts';
 
 /**
  * Settings every service shares. Each service extends this shape with its own keys and builds
@@ -60,6 +61,9 @@ export function resolveFileVars(
         `${key}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
       );
     }
+    // The logger masked secret-named variables at creation, before this file was read: without this
+    // a value from a Docker secret could reach a log line (a URL in a connection error, a 401 body).
+    registerEnvSecrets({ [name]: out[name] });
   }
   // Empty strings mean "unset": compose passes `${VAR:-}` through as "".
   for (const [k, v] of Object.entries(out)) if (v === '') out[k] = undefined;

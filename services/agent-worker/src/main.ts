@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   Broker,
+  bootstrapSecrets,
   brokerOptions,
   createLogger,
   createMetricsRegistry,
@@ -39,10 +40,11 @@ import { Toolbox } from './tools/toolbox.ts';
 import { TurnProcessor } from './turn.ts';
 
 runMain('agent-worker', async () => {
-  const cfg = loadWorkerConfig();
+  const registry = createMetricsRegistry('agent-worker');
+  const secrets = await bootstrapSecrets({ service: 'agent-worker', defaultHttpPort: 9101, registry });
+  const cfg = loadWorkerConfig(secrets.env);
   const workerId = `agent-worker-${randomUUID().slice(0, 8)}`;
   const log = createLogger('agent-worker', cfg.LOG_LEVEL);
-  const registry = createMetricsRegistry('agent-worker');
   const m = workerMetrics(registry);
 
   const pool = createPool(cfg.DATABASE_URL, log, { max: cfg.DB_POOL_SIZE, applicationName: workerId });
@@ -191,6 +193,7 @@ runMain('agent-worker', async () => {
     log,
     registry,
     readiness: {
+      ...secrets.readiness,
       broker: broker.readiness,
       database: () => pingDatabase(pool),
     },
@@ -238,5 +241,6 @@ runMain('agent-worker', async () => {
     ['stop routing listener', () => router.stop()],
     ['close redis', async () => void (await redis.quit().catch(() => {}))],
     ['close database', () => pool.end()],
+    ['stop secrets refresh', () => secrets.close()],
   ]);
 });

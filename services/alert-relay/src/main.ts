@@ -1,4 +1,5 @@
 import {
+  bootstrapSecrets,
   createLogger,
   createMetricsRegistry,
   createServiceHttp,
@@ -14,9 +15,10 @@ import { SlidingWindowLimiter } from './rate-limiter.ts';
 import { RobotClient, type RobotName } from './robot-client.ts';
 
 runMain('alert-relay', async () => {
-  const cfg = loadAlertRelayConfig();
-  const log = createLogger('alert-relay', cfg.LOG_LEVEL);
   const registry = createMetricsRegistry('alert-relay');
+  const secrets = await bootstrapSecrets({ service: 'alert-relay', defaultHttpPort: 9103, registry });
+  const cfg = loadAlertRelayConfig(secrets.env);
+  const log = createLogger('alert-relay', cfg.LOG_LEVEL);
   const metrics = relayMetrics(registry);
 
   const robots = new Map<RobotName, RobotClient>();
@@ -45,7 +47,7 @@ runMain('alert-relay', async () => {
     );
   }
 
-  const http = createServiceHttp({ log, registry, readiness: {} });
+  const http = createServiceHttp({ log, registry, readiness: { ...secrets.readiness } });
   registerAlertsRoute(http, robots, metrics, log);
   const address = await http.listen({ host: cfg.HTTP_HOST, port: cfg.HTTP_PORT });
   log.info('alert-relay started', {
@@ -60,5 +62,6 @@ runMain('alert-relay', async () => {
     ['mark not ready', async () => markShuttingDown(http)],
     // close() waits for in-flight requests, i.e. notifications still being retried.
     ['close http', () => http.close()],
+    ['stop secrets refresh', () => secrets.close()],
   ]);
 });

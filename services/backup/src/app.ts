@@ -4,6 +4,7 @@ import {
   ErrorCodes,
   type Logger,
   type MetricsRegistry,
+  type ReadinessCheck,
   SwitchboardError,
 } from '@switchboard/core';
 import type { FastifyInstance } from 'fastify';
@@ -23,11 +24,13 @@ export function buildApp(o: {
   store: BackupStore;
   log: Logger;
   registry: MetricsRegistry;
+  /** Further checks for /readyz, e.g. the secrets backend's. */
+  readiness?: Record<string, ReadinessCheck>;
 }): FastifyInstance {
   const app = createServiceHttp({
     log: o.log,
     registry: o.registry,
-    readiness: { 'backup dir': () => o.store.ensureRoot() },
+    readiness: { ...o.readiness, 'backup dir': () => o.store.ensureRoot() },
   });
   app.addHook('onRequest', async (req) => {
     if (!req.url.startsWith('/backups')) return;

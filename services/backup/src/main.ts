@@ -3,6 +3,7 @@
  * POST /backups; prunes old ones by BACKUP_KEEP_DAILY/WEEKLY/MONTHLY. Restores run from cli.ts.
  */
 import {
+  bootstrapSecrets,
   createLogger,
   createMetricsRegistry,
   handleShutdown,
@@ -18,9 +19,10 @@ import { backupMetrics } from './metrics.ts';
 import { BackupStore } from './store.ts';
 
 runMain('backup', async () => {
-  const cfg = loadServiceConfig();
-  const log = createLogger('backup', cfg.LOG_LEVEL);
   const registry = createMetricsRegistry('backup');
+  const secrets = await bootstrapSecrets({ service: 'backup', defaultHttpPort: 8090, registry });
+  const cfg = loadServiceConfig(secrets.env);
+  const log = createLogger('backup', cfg.LOG_LEVEL);
   const store = new BackupStore(cfg.BACKUP_DIR);
   await store.ensureRoot();
   const stale = await store.removeUnfinished();
@@ -34,7 +36,14 @@ runMain('backup', async () => {
   const cron = new Cron(cfg.BACKUP_SCHEDULE, { timezone: cfg.BACKUP_TZ, protect: true }, async () => {
     await job.run('schedule').catch(() => {});
   });
-  const app = buildApp({ token: cfg.BACKUP_TOKEN, job, store, log, registry });
+  const app = buildApp({
+    token: cfg.BACKUP_TOKEN,
+    job,
+    store,
+    log,
+    registry,
+    readiness: secrets.readiness,
+  });
   const address = await app.listen({ host: cfg.HTTP_HOST, port: cfg.HTTP_PORT });
   log.info('backup listening', {
     labels: { address, schedule: cfg.BACKUP_SCHEDULE, timezone: cfg.BACKUP_TZ },
@@ -46,5 +55,6 @@ runMain('backup', async () => {
     ['mark not ready', async () => markShuttingDown(app)],
     ['close http', () => app.close()],
     ['finish running backup', () => runner.idle()],
+    ['stop secrets refresh', () => secrets.close()],
   ]);
 });

@@ -29,6 +29,7 @@ export class DingtalkAdapter implements PlatformAdapter {
   readonly platform = 'dingtalk' as const;
   readonly botId: string;
   readonly textLimit = DINGTALK_TEXT_LIMIT;
+  readonly liveSecrets = ['DINGTALK_APP_SECRET'] as const;
   private readonly api: DingtalkApi;
   private readonly log: Logger;
   private readonly window = new SendWindow();
@@ -52,6 +53,14 @@ export class DingtalkAdapter implements PlatformAdapter {
     this.normalize = { api: this.api, webhookOrigins: origins, robotName: cfg.DINGTALK_ROBOT_NAME };
   }
 
+  /**
+   * DINGTALK_APP_SECRET rotated in Vault: the next token, callback signature check and stream
+   * connection use it; an open stream connection keeps its session.
+   */
+  onSecretsChanged(values: Record<string, string>): void {
+    if (values.DINGTALK_APP_SECRET !== undefined) this.api.setAppSecret(values.DINGTALK_APP_SECRET);
+  }
+
   format(markdown: string): string {
     return renderMarkdown(markdown, 'dingtalk');
   }
@@ -69,7 +78,7 @@ export class DingtalkAdapter implements PlatformAdapter {
       return;
     }
     registerCallbackRoute(ctx.http, {
-      appSecret: this.cfg.DINGTALK_APP_SECRET,
+      appSecret: () => this.api.appSecret,
       normalize: this.normalize,
       sink: ctx.sink,
       log: this.log,

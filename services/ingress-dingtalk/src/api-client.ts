@@ -57,6 +57,16 @@ export class DingtalkApi {
     return this.o.robotCode;
   }
 
+  /** DINGTALK_APP_SECRET rotated in Vault: the cached token was bought with the old one, so drop it. */
+  setAppSecret(secret: string): void {
+    this.o.appSecret = secret;
+    this.token = undefined;
+  }
+
+  get appSecret(): string {
+    return this.o.appSecret;
+  }
+
   /** An app access token, cached until shortly before it expires; concurrent callers share one fetch. */
   async accessToken(): Promise<string> {
     if (this.token && Date.now() < this.token.refreshAt) return this.token.value;

@@ -8,7 +8,8 @@ import { verifyCallback } from './signature.ts';
 export const CALLBACK_PATH = '/dingtalk/callback';
 
 export interface CallbackRouteOptions {
-  appSecret: string;
+  /** Read per request, so a secret rotated in Vault verifies the next callback. */
+  appSecret: () => string;
   normalize: NormalizeOptions;
   sink: InboundSink;
   log: Logger;
@@ -25,7 +26,7 @@ export function registerCallbackRoute(http: FastifyInstance, o: CallbackRouteOpt
     {
       onRequest: async (req, reply) => {
         try {
-          verifyCallback(req.headers, o.appSecret);
+          verifyCallback(req.headers, o.appSecret());
         } catch (err) {
           if (!(err instanceof SignatureError)) throw err;
           o.log.warn('dingtalk callback refused', { labels: { platform: 'dingtalk' }, reason: err.message });

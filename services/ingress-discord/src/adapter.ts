@@ -46,6 +46,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export class DiscordAdapter implements PlatformAdapter {
   readonly platform = 'discord' as const;
   readonly textLimit = 2000;
+  readonly liveSecrets = ['DISCORD_BOT_TOKEN'] as const;
   private readonly client: Client;
   private readonly rest: REST;
   private readonly answered429s = new Answered429s();
@@ -89,6 +90,19 @@ export class DiscordAdapter implements PlatformAdapter {
   get botId(): string {
     if (!this.id) throw new Error('discord: bot id unknown before the gateway is ready');
     return this.id;
+  }
+
+  /**
+   * A token reset in the Developer Portal and rotated in Vault: REST calls (replies, typing) use it
+   * from now on. NOTE: the gateway session keeps running; should it ever have to identify again it
+   * sends the login's token, which Discord refuses after a reset (close 4004, shown on /readyz).
+   */
+  onSecretsChanged(values: Record<string, string>): void {
+    const token = values.DISCORD_BOT_TOKEN;
+    if (token === undefined) return;
+    this.rest.setToken(token);
+    this.client.rest.setToken(token);
+    this.client.token = token;
   }
 
   format(markdown: string): string {

@@ -10,7 +10,7 @@ import {
   renderMarkdown,
 } from '@switchboard/connector';
 import { errorMessage, type Logger } from '@switchboard/core';
-import type { SlackConfig } from './config.ts';
+import { type SlackConfig, slackConfigShape } from './config.ts';
 import { registerEventsRoute } from './events-route.ts';
 import { type BotIdentity, type EventCallback, normaliseEvent } from './normalise.ts';
 import { SocketModeListener } from './socket-mode.ts';
@@ -25,17 +25,34 @@ export class SlackAdapter implements PlatformAdapter {
   readonly platform = 'slack' as const;
   /** Slack accepts 40 000 characters but advises staying under 4 000 for readable messages. */
   readonly textLimit = 4_000;
+  readonly liveSecrets = ['SLACK_BOT_TOKEN'] as const;
   private sink: InboundSink | undefined;
   private socket: SocketModeListener | undefined;
   private readonly log: Logger;
+  private botToken: string;
 
   private constructor(
     private readonly cfg: SlackConfig,
     deps: AdapterDeps,
-    private readonly web: WebClient,
+    private web: WebClient,
     private readonly bot: BotIdentity,
   ) {
     this.log = deps.log;
+    this.botToken = cfg.SLACK_BOT_TOKEN;
+  }
+
+  /** A bot token rotated in Vault: Web API calls and file downloads use it from now on. */
+  onSecretsChanged(values: Record<string, string>): void {
+    const token = values.SLACK_BOT_TOKEN;
+    if (token === undefined) return;
+    if (!slackConfigShape.SLACK_BOT_TOKEN.safeParse(token).success)
+      throw new Error('the new SLACK_BOT_TOKEN is not a bot token (xoxb-…); keeping the current one');
+    this.web = createWebClient(token, {
+      apiUrl: this.cfg.SLACK_API_URL,
+      timeoutMs: this.cfg.SLACK_API_TIMEOUT_MS,
+      log: this.log,
+    });
+    this.botToken = token;
   }
 
   /** The bot user id (`U…`): what mentions carry and what replies are routed by. */
@@ -129,7 +146,7 @@ export class SlackAdapter implements PlatformAdapter {
     if (!sink) throw new Error('Slack adapter not started');
     const n = normaliseEvent(payload, this.bot, (url, maxBytes, name) =>
       downloadPrivateFile(url, {
-        token: this.cfg.SLACK_BOT_TOKEN,
+        token: this.botToken,
         maxBytes,
         name,
         timeoutMs: this.cfg.SLACK_API_TIMEOUT_MS,

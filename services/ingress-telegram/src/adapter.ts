@@ -12,10 +12,10 @@ import {
   SignatureError,
 } from '@switchboard/connector';
 import { errorMessage, type Logger } from '@switchboard/core';
-import { Bot, GrammyError, HttpError, InputFile } from 'grammy';
+import { Api, Bot, GrammyError, HttpError, InputFile } from 'grammy';
 import type { Update, UserFromGetMe } from 'grammy/types';
 import { request } from 'undici';
-import type { TelegramConfig } from './config.ts';
+import { type TelegramConfig, telegramConfigShape } from './config.ts';
 import { normalizeUpdate } from './normalize.ts';
 import { Poller } from './polling.ts';
 
@@ -26,7 +26,11 @@ export class TelegramAdapter implements PlatformAdapter {
   readonly platform = 'telegram' as const;
   /** Counted after entity parsing; our HTML tags are not counted by Telegram, so this is conservative. */
   readonly textLimit = 4096;
+  readonly liveSecrets = ['TELEGRAM_BOT_TOKEN'] as const;
   private readonly bot: Bot;
+  /** The client every call goes through; replaced when the token rotates (grammY binds one token). */
+  private api: Api;
+  private token: string;
   private me!: UserFromGetMe;
   private poller: Poller | undefined;
   private readonly log: Logger;
@@ -37,6 +41,21 @@ export class TelegramAdapter implements PlatformAdapter {
   ) {
     this.log = deps.log;
     this.bot = new Bot(cfg.TELEGRAM_BOT_TOKEN, { client: { apiRoot: cfg.TELEGRAM_API_ROOT } });
+    this.api = this.bot.api;
+    this.token = cfg.TELEGRAM_BOT_TOKEN;
+  }
+
+  /**
+   * A token rotated in Vault: sends, file downloads and the next getUpdates use it. A poll already
+   * waiting finishes with the old token, which Telegram honours until it answers.
+   */
+  onSecretsChanged(values: Record<string, string>): void {
+    const token = values.TELEGRAM_BOT_TOKEN;
+    if (token === undefined) return;
+    if (!telegramConfigShape.TELEGRAM_BOT_TOKEN.safeParse(token).success)
+      throw new Error('the new TELEGRAM_BOT_TOKEN does not look like a bot token; keeping the current one');
+    this.api = new Api(token, { apiRoot: this.cfg.TELEGRAM_API_ROOT });
+    this.token = token;
   }
 
   get botId(): string {
@@ -60,7 +79,7 @@ export class TelegramAdapter implements PlatformAdapter {
     if (this.cfg.TELEGRAM_MODE === 'webhook') {
       this.registerWebhook(sink, http);
       if (this.cfg.TELEGRAM_WEBHOOK_URL) {
-        await this.bot.api.setWebhook(this.cfg.TELEGRAM_WEBHOOK_URL, {
+        await this.api.setWebhook(this.cfg.TELEGRAM_WEBHOOK_URL, {
           secret_token: this.cfg.TELEGRAM_WEBHOOK_SECRET,
           allowed_updates: ['message'],
         });
@@ -71,9 +90,9 @@ export class TelegramAdapter implements PlatformAdapter {
       return;
     }
     // getUpdates is refused while a webhook is set, so polling clears it, as grammY's bot.start() does.
-    await this.bot.api.deleteWebhook();
+    await this.api.deleteWebhook();
     this.poller = new Poller(
-      this.bot.api,
+      () => this.api,
       (u) => this.handle(u, sink),
       this.log,
       this.cfg.TELEGRAM_POLL_TIMEOUT_S,
@@ -114,11 +133,11 @@ export class TelegramAdapter implements PlatformAdapter {
   }
 
   private async download(fileId: string, maxBytes: number): Promise<Buffer> {
-    const file = await this.bot.api.getFile(fileId).catch((err) => {
+    const file = await this.api.getFile(fileId).catch((err) => {
       throw apiError(err, 'getFile failed');
     });
     if (!file.file_path) throw new PlatformApiError('telegram', 'getFile returned no file_path');
-    const url = `${this.cfg.TELEGRAM_API_ROOT}/file/bot${this.cfg.TELEGRAM_BOT_TOKEN}/${file.file_path}`;
+    const url = `${this.cfg.TELEGRAM_API_ROOT}/file/bot${this.token}/${file.file_path}`;
     const res = await request(url, { maxRedirections: 0 } as never);
     if (res.statusCode !== 200) {
       await res.body.dump();
@@ -132,7 +151,7 @@ export class TelegramAdapter implements PlatformAdapter {
   async sendText(target: ReplyTarget, text: string): Promise<string | undefined> {
     const { chatId, threadId, messageId } = this.where(target);
     try {
-      const sent = await this.bot.api.sendMessage(chatId, text, {
+      const sent = await this.api.sendMessage(chatId, text, {
         parse_mode: 'HTML',
         link_preview_options: { is_disabled: true },
         ...(threadId ? { message_thread_id: threadId } : {}),
@@ -151,8 +170,8 @@ export class TelegramAdapter implements PlatformAdapter {
     try {
       const input = new InputFile(file.data, file.name);
       const sent = file.mimeType.startsWith('image/')
-        ? await this.bot.api.sendPhoto(chatId, input, threadId ? { message_thread_id: threadId } : {})
-        : await this.bot.api.sendDocument(chatId, input, threadId ? { message_thread_id: threadId } : {});
+        ? await this.api.sendPhoto(chatId, input, threadId ? { message_thread_id: threadId } : {})
+        : await this.api.sendDocument(chatId, input, threadId ? { message_thread_id: threadId } : {});
       return String(sent.message_id);
     } catch (err) {
       throw apiError(err, 'sending a file failed');
@@ -161,7 +180,7 @@ export class TelegramAdapter implements PlatformAdapter {
 
   async sendTyping(target: ReplyTarget): Promise<void> {
     const { chatId, threadId } = this.where(target);
-    await this.bot.api.sendChatAction(chatId, 'typing', threadId ? { message_thread_id: threadId } : {});
+    await this.api.sendChatAction(chatId, 'typing', threadId ? { message_thread_id: threadId } : {});
   }
 
   /** Where to answer: the stored context, or the conversation id (`chat` or `chat:thread`) alone. */

@@ -14,7 +14,8 @@ export class Poller {
   private failures = 0;
 
   constructor(
-    private readonly api: Api,
+    /** Read at every poll, so a rotated token is used from the next getUpdates on. */
+    private readonly api: () => Api,
     private readonly handle: (u: Update) => Promise<void>,
     private readonly log: Logger,
     private readonly timeoutS: number,
@@ -39,7 +40,7 @@ export class Poller {
     while (!signal.aborted) {
       let updates: Update[];
       try {
-        updates = await this.api.getUpdates(
+        updates = await this.api().getUpdates(
           { offset: this.offset, timeout: this.timeoutS, allowed_updates: ['message'] },
           // grammY types the signal with the abort-controller polyfill's class; Node's is compatible.
           signal as never,

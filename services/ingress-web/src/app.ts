@@ -7,6 +7,7 @@ import {
   type MetricsRegistry,
   type Pool,
   pingDatabase,
+  type ReadinessCheck,
 } from '@switchboard/core';
 import type { WebSocket } from 'ws';
 import { TokenAuth } from './auth.ts';
@@ -23,12 +24,21 @@ import { wsRoutes } from './routes/ws.ts';
 /** Builds the HTTP app; main.ts owns connecting and starting. */
 export async function buildApp(
   cfg: WebConfig,
-  d: { broker: Broker; pool: Pool; log: Logger; registry: MetricsRegistry; instanceId: string },
+  d: {
+    broker: Broker;
+    pool: Pool;
+    log: Logger;
+    registry: MetricsRegistry;
+    instanceId: string;
+    /** Further checks for /readyz, e.g. the secrets backend's. */
+    readiness?: Record<string, ReadinessCheck>;
+  },
 ) {
   const app = createServiceHttp({
     log: d.log,
     registry: d.registry,
     readiness: {
+      ...d.readiness,
       broker: d.broker.readiness,
       database: () => pingDatabase(d.pool),
     },

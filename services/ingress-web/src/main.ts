@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   Broker,
+  bootstrapSecrets,
   brokerOptions,
   createLogger,
   createMetricsRegistry,
@@ -14,10 +15,11 @@ import { buildApp } from './app.ts';
 import { loadWebConfig } from './config.ts';
 
 runMain('ingress-web', async () => {
-  const cfg = loadWebConfig();
+  const registry = createMetricsRegistry('ingress-web');
+  const secrets = await bootstrapSecrets({ service: 'ingress-web', defaultHttpPort: 8080, registry });
+  const cfg = loadWebConfig(secrets.env);
   const instanceId = randomUUID().slice(0, 8);
   const log = createLogger('ingress-web', cfg.LOG_LEVEL);
-  const registry = createMetricsRegistry('ingress-web');
   const pool = createPool(cfg.DATABASE_URL, log, {
     max: cfg.DB_POOL_SIZE,
     applicationName: `ingress-web-${instanceId}`,
@@ -31,7 +33,14 @@ runMain('ingress-web', async () => {
     log,
   );
   await broker.start();
-  const app = await buildApp(cfg, { broker, pool, log, registry, instanceId });
+  const app = await buildApp(cfg, {
+    broker,
+    pool,
+    log,
+    registry,
+    instanceId,
+    readiness: secrets.readiness,
+  });
   const address = await app.listen({ host: cfg.HTTP_HOST, port: cfg.HTTP_PORT });
   log.info('ingress-web listening', { labels: { address } });
 
@@ -41,5 +50,6 @@ runMain('ingress-web', async () => {
     ['close http', () => app.close()],
     ['close broker', () => broker.close()],
     ['close database', () => pool.end()],
+    ['stop secrets refresh', () => secrets.close()],
   ]);
 });

@@ -33,6 +33,7 @@ export class WecomAdapter implements PlatformAdapter {
    * the most that always fits, Chinese text included.
    */
   readonly textLimit = 680;
+  readonly liveSecrets = ['WECOM_SECRET'] as const;
   readonly api: WecomApi;
   private readonly crypto: CallbackCrypto;
 
@@ -53,6 +54,11 @@ export class WecomAdapter implements PlatformAdapter {
       corpId: cfg.WECOM_CORP_ID,
       maxClockSkewS: cfg.WECOM_MAX_CLOCK_SKEW_S,
     });
+  }
+
+  /** WECOM_SECRET rotated in Vault: the next call buys an access_token with it. */
+  onSecretsChanged(values: Record<string, string>): void {
+    if (values.WECOM_SECRET !== undefined) this.api.setSecret(values.WECOM_SECRET);
   }
 
   format(markdown: string): string {

@@ -49,6 +49,12 @@ export class WecomApi {
     this.now = o.now ?? Date.now;
   }
 
+  /** A secret rotated in Vault: the cached access_token was bought with the old one, so drop it. */
+  setSecret(secret: string): void {
+    this.o.secret = secret;
+    this.cached = undefined;
+  }
+
   /** A valid access_token, from the cache while it lasts. */
   async token(): Promise<string> {
     if (this.cached && this.now() < this.cached.refreshAt) return this.cached.token;

@@ -16,6 +16,7 @@ const PASSWORDS = [
   'api_token',
   'admin_token',
   'backup_token',
+  'workflow_token',
 ];
 const SECRET_FILES = [...PASSWORDS, 'database_url', 'amqp_url', 'redis_url', 'redis_exporter_passwords.json'];
 const TOKEN = /^[A-Za-z0-9_-]{43}$/;
@@ -214,9 +215,9 @@ describe('init-secrets main', () => {
       for (const line of output.trim().split('\n')) expect(() => JSON.parse(line)).not.toThrow();
     }
     expect(firstOutput).toContain('created postgres_password');
-    expect(firstOutput).toContain('secrets ready: 11 created, 0 kept');
+    expect(firstOutput).toContain('secrets ready: 12 created, 0 kept');
     expect(secondOutput).toContain('kept api_token');
-    expect(secondOutput).toContain('secrets ready: 0 created, 11 kept');
+    expect(secondOutput).toContain('secrets ready: 0 created, 12 kept');
   });
 
   it('fails with a clear message on a bad setting', async () => {

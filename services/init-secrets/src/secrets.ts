@@ -108,6 +108,8 @@ export async function ensureSecrets(
   await secret('admin_token', randomSecret);
   // Bearer token of the backup service's HTTP API (take a backup now, list them).
   await secret('backup_token', randomSecret);
+  // Bearer token of the scheduler's HTTP API (webhook triggers, run history), used by the console.
+  await secret('workflow_token', randomSecret);
 
   const dbUrl = databaseUrl(postgresPassword);
   await derived(join(dir, 'database_url'), SECRET_MODE, dbUrl, (c) => c.trim() === dbUrl);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   Broker,
+  bootstrapSecrets,
   brokerOptions,
   createLogger,
   createMetricsRegistry,
@@ -31,10 +32,11 @@ import { ShellTool } from './tools/shell.ts';
 import { Workspace } from './tools/workspace.ts';
 
 runMain('tool-runner', async () => {
-  const cfg = loadToolRunnerConfig();
+  const registry = createMetricsRegistry('tool-runner');
+  const secrets = await bootstrapSecrets({ service: 'tool-runner', defaultHttpPort: 9102, registry });
+  const cfg = loadToolRunnerConfig(secrets.env);
   const runnerId = `tool-runner-${randomUUID().slice(0, 8)}`;
   const log = createLogger('tool-runner', cfg.LOG_LEVEL);
-  const registry = createMetricsRegistry('tool-runner');
   const enabled = cfg.TOOLS_ENABLED;
 
   const workspace = await Workspace.open(cfg.WORKSPACE_DIR);
@@ -104,6 +106,7 @@ runMain('tool-runner', async () => {
     log,
     registry,
     readiness: {
+      ...secrets.readiness,
       broker: broker.readiness,
       database: () => pingDatabase(pool),
       ...(enabled.has('shell')
@@ -137,5 +140,6 @@ runMain('tool-runner', async () => {
     ['close http agent', () => agent.close()],
     ['close http', () => http.close()],
     ['close database', () => pool.end()],
+    ['stop secrets refresh', () => secrets.close()],
   ]);
 });

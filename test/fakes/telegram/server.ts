@@ -28,6 +28,8 @@ export interface TgSent {
   replyTo?: number;
   parseMode?: string;
   fileName?: string;
+  /** The bot token in the request path. */
+  token: string;
 }
 
 type Failure = 'rate_limit' | 'server_error';
@@ -78,6 +80,7 @@ export function parseTelegramHtml(html: string): { text: string } | { error: str
 export interface FakeTelegram {
   /** For grammY's `client.apiRoot`. */
   apiRoot: string;
+  /** The one token accepted; assigning a new one revokes the old, as BotFather's /revoke does. */
   token: string;
   sent: TgSent[];
   typing: string[];
@@ -194,7 +197,7 @@ export async function startFakeTelegram(o: { token?: string } = {}): Promise<Fak
     const url = new URL(req.url ?? '/', 'http://fake');
     const fileMatch = /^\/file\/bot([^/]+)\/(.+)$/.exec(url.pathname);
     if (fileMatch) {
-      const data = fileMatch[1] === token ? files.get(fileMatch[2]!.replace(/^files\//, '')) : undefined;
+      const data = fileMatch[1] === fake.token ? files.get(fileMatch[2]!.replace(/^files\//, '')) : undefined;
       if (!data) return fail(res, 404, 'Not Found');
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': data.length });
       res.end(data);
@@ -202,7 +205,7 @@ export async function startFakeTelegram(o: { token?: string } = {}): Promise<Fak
     }
     const m = /^\/bot([^/]+)\/(\w+)$/.exec(url.pathname);
     if (!m) return fail(res, 404, 'Not Found');
-    if (m[1] !== token) return fail(res, 401, 'Unauthorized');
+    if (m[1] !== fake.token) return fail(res, 401, 'Unauthorized');
     const method = m[2]!;
     const p = await params(req, url);
 
@@ -296,6 +299,7 @@ export async function startFakeTelegram(o: { token?: string } = {}): Promise<Fak
           replyTo: replyParams.message_id,
           parseMode: p.parse_mode as string | undefined,
           fileName: typeof upload === 'object' ? upload?.fileName : undefined,
+          token: fake.token,
         });
         return ok(res, {
           message_id: nextMessageId++,

@@ -4,6 +4,7 @@ import { EnvSecretsProvider } from './env-provider.ts';
 import type { SecretsProvider } from './provider.ts';
 import { VaultSecretsProvider } from './vault-provider.ts';
 
+export * from './bootstrap.ts';
 export * from './config.ts';
 export * from './env-provider.ts';
 export * from './errors.ts';

@@ -160,7 +160,7 @@ export abstract class SecretsProvider extends EventEmitter {
   /** Installs a SIGHUP handler that calls refresh(); returns the function that removes it. */
   reloadOnSighup(): () => void {
     const onHup = () => {
-      this.log.info('SIGHUP: reading secrets again', { labels: { secrets_backend: this.backend } });
+      this.log.info('SIGHUP: reading secrets again', { labels: { backend: this.backend } });
       void this.refresh().catch(() => {});
     };
     process.on('SIGHUP', onHup);
@@ -202,7 +202,7 @@ export abstract class SecretsProvider extends EventEmitter {
         `secrets not available: ${e.message}; retrying in ${delay} ms`,
         {
           error: { code: e.code },
-          labels: { secrets_backend: this.backend, attempt: String(this.failures) },
+          labels: { backend: this.backend, attempt: String(this.failures) },
         },
       );
       if (wasReady) this.emit('unready', e);
@@ -222,14 +222,14 @@ export abstract class SecretsProvider extends EventEmitter {
     this.lastError = undefined;
     if (!wasReady) {
       this.log.info(firstLoad ? 'secrets loaded' : 'secrets available again', {
-        labels: { secrets_backend: this.backend, secrets_keys: String(next.size) },
+        labels: { backend: this.backend, keys: String(next.size) },
       });
       this.emit('ready');
     }
     if (!firstLoad && changed.length > 0) {
       // Key names only: which credential rotated is what an operator needs, the value never.
       this.log.info('secrets changed', {
-        labels: { secrets_backend: this.backend, secrets_changed: changed.join(',') },
+        labels: { backend: this.backend, changed_keys: changed.join(',') },
       });
       for (const k of changed) {
         try {

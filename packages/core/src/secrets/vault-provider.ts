@@ -89,7 +89,7 @@ export class VaultSecretsProvider extends SecretsProvider {
     this.client.token = auth.client_token;
     this.loginTtlS = auth.lease_duration;
     this.log.info('vault: logged in with AppRole', {
-      labels: { secrets_backend: 'vault', vault_token_ttl_s: String(auth.lease_duration) },
+      labels: { backend: 'vault', vault_lease_s: String(auth.lease_duration) },
     });
     this.scheduleRenewal(auth);
   }
@@ -116,7 +116,7 @@ export class VaultSecretsProvider extends SecretsProvider {
       // inevitable, so a fresh login replaces a token whose lease has shrunk to a third.
       if (auth.lease_duration * 3 < this.loginTtlS) {
         this.log.info('vault: token near its max TTL; logging in again', {
-          labels: { secrets_backend: 'vault' },
+          labels: { backend: 'vault' },
         });
         this.dropToken();
         await this.login();
@@ -127,7 +127,7 @@ export class VaultSecretsProvider extends SecretsProvider {
       const e = err instanceof SecretsError ? err : classify(err, 'token renewal');
       this.log.warn(`vault: token renewal failed (${e.message}); logging in again`, {
         error: { code: e.code },
-        labels: { secrets_backend: 'vault' },
+        labels: { backend: 'vault' },
       });
       this.dropToken();
       // The refresh loop owns retries and readiness: a failing login there backs off and reports.

@@ -1,0 +1,5 @@
+# switchboard-scheduler: read-only on this service's own KV v2 secret, nothing else.
+# Token renew-self and lookup-self come from Vault's built-in "default" policy, attached too.
+path "secret/data/switchboard/scheduler" {
+  capabilities = ["read"]
+}

@@ -1,0 +1,207 @@
+import {
+  TOOL_PROTOCOL_VERSION,
+  type ToolErrorCode,
+  type ToolInvoker,
+  type ToolRequest,
+  type ToolResult,
+} from '@switchboard/core';
+import { request } from 'undici';
+import type { ModelChain } from '../../../agent-worker/src/models/chain.ts';
+import { WorkflowError, WorkflowErrorCode } from '../errors.ts';
+import type { WorkflowStep } from '../workflow/schema.ts';
+
+/** Tool answers that will be the same on every try: the step fails at once. */
+const FINAL_TOOL_CODES = new Set<ToolErrorCode>([
+  'TOOL_UNKNOWN',
+  'TOOL_NOT_ALLOWED',
+  'TOOL_BAD_ARGUMENTS',
+  'TOOL_REFUSED',
+]);
+
+export interface StepCall {
+  workflow: string;
+  runId: string;
+  traceId: string;
+  attempt: number;
+  timeoutMs: number;
+  /** Fires at the attempt's deadline. */
+  signal: AbortSignal;
+}
+
+export interface StepDeps {
+  tools: ToolInvoker;
+  /** Absent when MODEL_CHAIN is unset; prompt steps are then refused at load. */
+  models?: ModelChain;
+  httpMaxBytes: number;
+}
+
+function failed(message: string, retryable = true): WorkflowError {
+  return new WorkflowError(WorkflowErrorCode.stepFailed, message, { retryable });
+}
+
+/** Rejects when the attempt's deadline passes, whatever the work itself does. */
+function withDeadline<T>(work: Promise<T>, call: StepCall, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(failed(`${what} did not finish within ${call.timeoutMs} ms`));
+    if (call.signal.aborted) return onAbort();
+    call.signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => call.signal.removeEventListener('abort', onAbort));
+  });
+}
+
+/** Calls a tool of the tool-runner as the workflow, allowed that one tool only. */
+export async function callTool(
+  tools: ToolInvoker,
+  stepId: string,
+  tool: string,
+  args: Record<string, unknown>,
+  call: StepCall,
+): Promise<ToolResult> {
+  const req: ToolRequest = {
+    v: TOOL_PROTOCOL_VERSION,
+    id: `wf-${call.runId}-${stepId}-${call.attempt}`.slice(0, 256),
+    tool,
+    arguments: args,
+    caller: {
+      platform: 'api',
+      botId: 'scheduler',
+      conversationId: `workflow:${call.workflow}`,
+      userId: `workflow:${call.workflow}`,
+      route: `workflow:${call.workflow}`,
+      messageId: call.runId,
+      traceId: call.traceId,
+    },
+    allowedTools: [tool],
+    timeoutMs: call.timeoutMs,
+  };
+  const res = await withDeadline(tools.invoke(req), call, tool);
+  if (!res.ok) {
+    const code = res.error?.code ?? 'TOOL_FAILED';
+    throw failed(`${tool}: ${code}: ${res.error?.message ?? res.output}`, !FINAL_TOOL_CODES.has(code));
+  }
+  return res;
+}
+
+/** `$ df -h\nexit code 0\n<output>`, the shell tool's answer, split into its parts. */
+function toolOutput(tool: string, res: ToolResult): Record<string, unknown> {
+  const out: Record<string, unknown> = { text: res.output, truncated: res.truncated };
+  if (tool === 'shell') {
+    const m = /^\$ [^\n]*\n(?:exit code (-?\d+)|killed by \S+)\n([\s\S]*)$/.exec(res.output);
+    if (m) {
+      out.stdout = m[2];
+      out.exit_code = m[1] === undefined ? null : Number(m[1]);
+    }
+  }
+  if (res.attachments.length) out.attachments = res.attachments;
+  return out;
+}
+
+async function httpStep(
+  w: Extract<WorkflowStep, { type: 'http' }>['with'],
+  call: StepCall,
+  maxBytes: number,
+) {
+  let url: URL;
+  try {
+    url = new URL(w.url);
+  } catch {
+    throw failed(`"${w.url.slice(0, 200)}" is not a URL`, false);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw failed(`only http and https URLs (got ${url.protocol})`, false);
+  }
+  const headers: Record<string, string> = { 'user-agent': 'switchboard-scheduler', ...w.headers };
+  let body: string | undefined;
+  if (typeof w.body === 'string') body = w.body;
+  else if (w.body !== undefined) {
+    body = JSON.stringify(w.body);
+    if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type'))
+      headers['content-type'] = 'application/json';
+  }
+  const res = await request(url, { method: w.method, headers, body, signal: call.signal }).catch((err) => {
+    if (call.signal.aborted)
+      throw failed(`${w.method} ${url.host} did not answer within ${call.timeoutMs} ms`);
+    throw failed(`${w.method} ${url.host}: ${(err as Error).message}`);
+  });
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of res.body) {
+      size += (chunk as Buffer).length;
+      if (size > maxBytes) {
+        res.body.destroy();
+        throw failed(`the response is larger than ${maxBytes} bytes (HTTP_STEP_MAX_BYTES)`, false);
+      }
+      chunks.push(chunk as Buffer);
+    }
+  } catch (err) {
+    if (err instanceof WorkflowError) throw err;
+    throw failed(`${w.method} ${url.host}: reading the response failed: ${(err as Error).message}`);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  const type = String(res.headers['content-type'] ?? '');
+  const out: Record<string, unknown> = { status: res.statusCode, content_type: type, body: text };
+  if (/\bjson\b/i.test(type)) {
+    try {
+      out.json = JSON.parse(text);
+    } catch {
+      // Not JSON after all: `body` has the text.
+    }
+  }
+  if (res.statusCode >= 400) {
+    const retryable = res.statusCode >= 500 || res.statusCode === 429 || res.statusCode === 408;
+    throw failed(`${w.method} ${url.host} answered ${res.statusCode}: ${text.slice(0, 300)}`, retryable);
+  }
+  return out;
+}
+
+/**
+ * Runs one attempt of a step whose `with` is already rendered; resolves with the step's output or
+ * throws a WorkflowError saying whether another attempt may help.
+ */
+export async function runStep(step: WorkflowStep, call: StepCall, deps: StepDeps): Promise<unknown> {
+  switch (step.type) {
+    case 'tool': {
+      const res = await callTool(deps.tools, step.id, step.with.tool, step.with.arguments, call);
+      return toolOutput(step.with.tool, res);
+    }
+    case 'send_message': {
+      const res = await callTool(deps.tools, step.id, 'send_message', step.with, call);
+      return { text: res.output };
+    }
+    case 'http':
+      return httpStep(step.with, call, deps.httpMaxBytes);
+    case 'prompt': {
+      if (!deps.models) throw failed('prompt steps need MODEL_CHAIN on the scheduler', false);
+      const messages = [
+        ...(step.with.system ? [{ role: 'system' as const, content: step.with.system }] : []),
+        { role: 'user' as const, content: step.with.prompt },
+      ];
+      const res = await withDeadline(deps.models.complete(messages, call.traceId), call, 'the model').catch(
+        (err: unknown) => {
+          throw err instanceof WorkflowError ? err : failed(`the model failed: ${(err as Error).message}`);
+        },
+      );
+      return {
+        text: res.content,
+        model: res.model,
+        prompt_tokens: res.promptTokens ?? null,
+        completion_tokens: res.completionTokens ?? null,
+      };
+    }
+    case 'skill':
+      throw failed('skill steps are not supported yet', false);
+  }
+}
+
+/** Cuts every string inside an output at `max` characters, so storage and later steps see the same value. */
+export function capOutput(value: unknown, max: number): unknown {
+  if (typeof value === 'string') {
+    return value.length > max ? `${value.slice(0, max)}\n[cut at ${max} characters]` : value;
+  }
+  if (Array.isArray(value)) return value.map((v) => capOutput(v, max));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, capOutput(v, max)]));
+  }
+  return value;
+}
