@@ -14,13 +14,13 @@ import { commonConfigShape } from '../../packages/core/src/config.ts';
 import { workerConfigSchema } from '../../services/agent-worker/src/config.ts';
 import { alertRelayConfigSchema } from '../../services/alert-relay/src/config.ts';
 import { serviceConfigSchema as backupConfigSchema } from '../../services/backup/src/config.ts';
-import { schedulerConfigSchema } from '../../services/scheduler/src/config.ts';
 import { dingtalkConfigShape } from '../../services/ingress-dingtalk/src/config.ts';
 import { discordConfigShape } from '../../services/ingress-discord/src/config.ts';
 import { slackConfigShape } from '../../services/ingress-slack/src/config.ts';
 import { telegramConfigShape } from '../../services/ingress-telegram/src/config.ts';
 import { webConfigSchema } from '../../services/ingress-web/src/config.ts';
 import { wecomConfigShape } from '../../services/ingress-wecom/src/config.ts';
+import { schedulerConfigSchema } from '../../services/scheduler/src/config.ts';
 import { toolRunnerConfigSchema } from '../../services/tool-runner/src/config.ts';
 import { sandboxConfigSchema } from '../../services/tool-runner/src/sandbox/config.ts';
 

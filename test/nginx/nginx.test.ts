@@ -324,7 +324,7 @@ describe('nginx in front of the stack', () => {
       // API and the other consoles answer the bare 401. Nothing else reaches an upstream.
       const served = up[name].requests.filter((r) => r.url !== '/auth').map((r) => `${r.method} ${r.url}`);
       expect(served, path).toEqual(path === '/admin' || path === '/admin/queues' ? ['GET /admin/login'] : []);
-      if (name === 'admin') up.admin.requests.splice(0).forEach((r) => r.url === '/auth' && authSeen.push(r));
+      if (name === 'admin') authSeen.push(...up.admin.requests.splice(0).filter((r) => r.url === '/auth'));
     }
     const authCalls = [...authSeen, ...up.admin.requests.filter((r) => r.url === '/auth')];
     expect(authCalls.map((r) => r.headers['x-original-uri'])).toEqual([

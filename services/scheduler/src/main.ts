@@ -116,7 +116,12 @@ runMain('scheduler', async () => {
   const http = createServiceHttp({
     log,
     registry,
-    readiness: { ...secrets.readiness, broker: broker.readiness, database: () => pingDatabase(pool), redis: queue.readiness },
+    readiness: {
+      ...secrets.readiness,
+      broker: broker.readiness,
+      database: () => pingDatabase(pool),
+      redis: queue.readiness,
+    },
   });
   registerWorkflowRoutes(http, {
     registry: workflows,
