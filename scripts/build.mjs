@@ -36,6 +36,7 @@ const BUNDLES = {
   'tool-runner-sandbox': 'services/tool-runner/src/sandbox/main.ts',
   'alert-relay': 'services/alert-relay/src/main.ts',
   scheduler: 'services/scheduler/src/main.ts',
+  admin: 'services/admin/src/main.ts',
   backup: 'services/backup/src/main.ts',
   'backup-cli': 'services/backup/src/cli.ts',
 };

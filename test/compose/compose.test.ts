@@ -371,8 +371,10 @@ describe('docker-compose.yml', () => {
       for (const v of service.volumes ?? []) {
         const spec = isDict(v) ? `${v.source}:${v.target}${v.read_only ? ':ro' : ''}` : v;
         if (!spec.startsWith('./workspace')) continue;
-        // Read by the workers, archived by backup, workflows read by the scheduler: never the tools.
-        expect(['agent-worker', 'backup', 'scheduler'], `${spec} is mounted into ${name}`).toContain(name);
+        // Read by the workers, archived by backup, read by the scheduler and the console: never the tools.
+        expect(['admin', 'agent-worker', 'backup', 'scheduler'], `${spec} is mounted into ${name}`).toContain(
+          name,
+        );
         expect(spec, `${name} mounts ${spec} writable`).toMatch(/:ro$/);
       }
     }
@@ -598,6 +600,7 @@ describe('Dockerfile', () => {
       .filter(isOurs)
       .map((s) => (s.command as string[] | undefined)?.join(' '));
     const services = [
+      'admin',
       'agent-worker',
       'alert-relay',
       'backup',

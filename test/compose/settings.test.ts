@@ -11,6 +11,7 @@ import { parse } from 'yaml';
 import { z } from 'zod';
 import { connectorConfigShape } from '../../packages/connector/src/config.ts';
 import { commonConfigShape } from '../../packages/core/src/config.ts';
+import { adminConfigSchema } from '../../services/admin/src/config.ts';
 import { workerConfigSchema } from '../../services/agent-worker/src/config.ts';
 import { alertRelayConfigSchema } from '../../services/alert-relay/src/config.ts';
 import { serviceConfigSchema as backupConfigSchema } from '../../services/backup/src/config.ts';
@@ -45,6 +46,7 @@ const schemas = {
   'alert-relay': alertRelayConfigSchema,
   backup: backupConfigSchema,
   scheduler: schedulerConfigSchema,
+  admin: adminConfigSchema,
 } as const;
 // Read by @switchboard/core's secrets provider (loadSecretsSettings) in every service that uses it.
 const SECRETS_SETTINGS = new Set([
@@ -60,13 +62,23 @@ const SECRETS_SETTINGS = new Set([
   'VAULT_SECRET_ID',
 ]);
 // Read by the bundles' file lookups, not by the config schema.
-const NOT_IN_SCHEMA = new Set(['SB_MIGRATIONS_DIR', 'SB_WEB_PUBLIC_DIR', 'NODE_ENV']);
+// BACKUP_URL/BACKUP_TOKEN: read by the `switchboard` CLI run inside the admin container.
+const NOT_IN_SCHEMA = new Set([
+  'SB_MIGRATIONS_DIR',
+  'SB_WEB_PUBLIC_DIR',
+  'NODE_ENV',
+  'BACKUP_URL',
+  'BACKUP_TOKEN_FILE',
+]);
 // Set by one service for another, never by an operator: the tool-runner tells the sandbox it
 // starts as its child (process mode) to exit with it.
-const INTERNAL = new Set(['SANDBOX_EXIT_WITH_PARENT']);
+// SCHEDULER_QUEUE: the admin's bull-board follows the scheduler's own queue name unless a test
+// points it elsewhere.
+const INTERNAL = new Set(['SANDBOX_EXIT_WITH_PARENT', 'SCHEDULER_QUEUE']);
 // Compose's default differs from the service's on purpose: other hosts inside the compose network.
 // MODEL_CHAIN: the scheduler has no model unless told; compose gives it the workers' chain.
-const DELIBERATE_DEFAULTS = new Set(['OLLAMA_URL', 'MODEL_CHAIN']);
+// ADMIN_SERVICES: compose lists the services by their compose names.
+const DELIBERATE_DEFAULTS = new Set(['OLLAMA_URL', 'MODEL_CHAIN', 'ADMIN_SERVICES']);
 
 describe.each(Object.entries(schemas))('%s settings', (service, schema) => {
   const keys = new Set(Object.keys(schema.shape));

@@ -14,6 +14,7 @@ import {
   migrate,
   pingDatabase,
   runMain,
+  startLogShipper,
 } from '@switchboard/core';
 import { AttachmentStore } from './attachments.ts';
 import { ChannelPolicy } from './channel-policy.ts';
@@ -47,6 +48,8 @@ export function runConnector<C extends ConnectorConfig>(def: ConnectorDefinition
     const cfg = def.loadConfig(secrets.env);
     const instanceId = randomUUID().slice(0, 8);
     const log = createLogger(def.service, cfg.LOG_LEVEL);
+    // Every line also to the broker's log exchange, for the console's live tail (stdout stays the record).
+    const shipper = startLogShipper(cfg, def.service, registry);
     const adapter = await def.createAdapter(cfg, { log, registry });
     const platform = adapter.platform;
     if (adapter.liveSecrets && adapter.onSecretsChanged) {
@@ -178,6 +181,7 @@ export function runConnector<C extends ConnectorConfig>(def: ConnectorDefinition
       ['finish replies being sent', () => outbound.stop()],
       ['close broker', () => broker.close()],
       ['close database', () => pool.end()],
+      ['stop log shipper', () => shipper.close()],
       ['stop secrets refresh', () => secrets.close()],
     ]);
   });

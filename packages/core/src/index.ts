@@ -1,3 +1,4 @@
+export * from './admin-tokens.ts';
 export * from './broker/broker.ts';
 export * from './broker/partition.ts';
 export * from './broker/rpc.ts';
@@ -11,6 +12,7 @@ export * from './envelope.ts';
 export * from './errors.ts';
 export * from './http.ts';
 export * from './lifecycle.ts';
+export * from './log-shipper.ts';
 export * from './logger.ts';
 export * from './metrics.ts';
 export * from './secrets/index.ts';

@@ -1,5 +1,6 @@
 import { ecsFormat } from '@elastic/ecs-winston-format';
 import winston from 'winston';
+import type TransportStream from 'winston-transport';
 
 /** Field names whose values are never written, whatever object they sit in. */
 const SECRET_KEY = /pass(word)?|secret|token|authorization|api[-_]?key|cookie|credential/i;
@@ -96,6 +97,36 @@ const redactFormat = winston.format((info) => {
 
 export type Logger = winston.Logger;
 
+/** Sees every line a logger of this process writes, after redaction, as the JSON written to stdout. */
+export type LogSink = (line: string, meta: { level: string }) => void;
+const sinks = new Set<LogSink>();
+
+/** Adds a sink (e.g. the log shipper); returns its removal. A sink must not log itself. */
+export function addLogSink(sink: LogSink): () => void {
+  sinks.add(sink);
+  return () => sinks.delete(sink);
+}
+
+const MESSAGE = Symbol.for('message');
+
+// A transport, not a format: transports apply the level filter, so sinks see what stdout sees.
+const Transport = (winston as unknown as { Transport: typeof TransportStream }).Transport;
+class SinkTransport extends Transport {
+  override log(info: Record<string | symbol, unknown>, next: () => void): void {
+    const line = info[MESSAGE];
+    if (typeof line === 'string') {
+      for (const sink of sinks) {
+        try {
+          sink(line, { level: String(info.level) });
+        } catch {
+          // A sink's failure must never cost the line its stdout record.
+        }
+      }
+    }
+    next();
+  }
+}
+
 /**
  * ECS JSON to stdout. Callers attach `trace: { id }` and `labels: { platform, conversation }` to
  * each line so one message can be followed across services in Kibana.
@@ -109,6 +140,7 @@ export function createLogger(serviceName: string, level = 'info', o: { stderr?: 
       new winston.transports.Console(
         o.stderr ? { stderrLevels: ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'] } : {},
       ),
+      new SinkTransport(),
     ],
   });
 }

@@ -13,6 +13,7 @@ import {
   OutboxRelay,
   pingDatabase,
   runMain,
+  startLogShipper,
   ToolRpcClient,
 } from '@switchboard/core';
 import { builtinToolSpecs } from '../../tool-runner/src/specs.ts';
@@ -45,6 +46,8 @@ runMain('agent-worker', async () => {
   const cfg = loadWorkerConfig(secrets.env);
   const workerId = `agent-worker-${randomUUID().slice(0, 8)}`;
   const log = createLogger('agent-worker', cfg.LOG_LEVEL);
+  // Every line also to the broker's log exchange, for the console's live tail (stdout stays the record).
+  const shipper = startLogShipper(cfg, 'agent-worker', registry);
   const m = workerMetrics(registry);
 
   const pool = createPool(cfg.DATABASE_URL, log, { max: cfg.DB_POOL_SIZE, applicationName: workerId });
@@ -241,6 +244,7 @@ runMain('agent-worker', async () => {
     ['stop routing listener', () => router.stop()],
     ['close redis', async () => void (await redis.quit().catch(() => {}))],
     ['close database', () => pool.end()],
+    ['stop log shipper', () => shipper.close()],
     ['stop secrets refresh', () => secrets.close()],
   ]);
 });

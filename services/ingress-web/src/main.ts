@@ -10,6 +10,7 @@ import {
   markShuttingDown,
   migrate,
   runMain,
+  startLogShipper,
 } from '@switchboard/core';
 import { buildApp } from './app.ts';
 import { loadWebConfig } from './config.ts';
@@ -20,6 +21,8 @@ runMain('ingress-web', async () => {
   const cfg = loadWebConfig(secrets.env);
   const instanceId = randomUUID().slice(0, 8);
   const log = createLogger('ingress-web', cfg.LOG_LEVEL);
+  // Every line also to the broker's log exchange, for the console's live tail (stdout stays the record).
+  const shipper = startLogShipper(cfg, 'ingress-web', registry);
   const pool = createPool(cfg.DATABASE_URL, log, {
     max: cfg.DB_POOL_SIZE,
     applicationName: `ingress-web-${instanceId}`,
@@ -50,6 +53,7 @@ runMain('ingress-web', async () => {
     ['close http', () => app.close()],
     ['close broker', () => broker.close()],
     ['close database', () => pool.end()],
+    ['stop log shipper', () => shipper.close()],
     ['stop secrets refresh', () => secrets.close()],
   ]);
 });

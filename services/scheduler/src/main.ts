@@ -12,6 +12,7 @@ import {
   migrate,
   pingDatabase,
   runMain,
+  startLogShipper,
   ToolRpcClient,
 } from '@switchboard/core';
 import { buildModels, ModelChain } from '../../agent-worker/src/models/chain.ts';
@@ -35,6 +36,8 @@ runMain('scheduler', async () => {
   const cfg = loadSchedulerConfig(secrets.env);
   const id = `scheduler-${randomUUID().slice(0, 8)}`;
   const log = createLogger('scheduler', cfg.LOG_LEVEL);
+  // Every line also to the broker's log exchange, for the console's live tail (stdout stays the record).
+  const shipper = startLogShipper(cfg, 'scheduler', registry);
   const metrics = schedulerMetrics(registry);
 
   const pool = createPool(cfg.DATABASE_URL, log, { max: cfg.DB_POOL_SIZE, applicationName: id });
@@ -169,6 +172,7 @@ runMain('scheduler', async () => {
     ['close broker', () => broker.close()],
     ['close http', () => http.close()],
     ['close database', () => pool.end()],
+    ['stop log shipper', () => shipper.close()],
     ['stop secrets refresh', () => secrets.close()],
   ]);
 });

@@ -13,6 +13,7 @@ import {
   pingDatabase,
   runMain,
   serveTools,
+  startLogShipper,
 } from '@switchboard/core';
 import { ToolAttachmentStore } from './attachments.ts';
 import { loadToolRunnerConfig } from './config.ts';
@@ -37,6 +38,8 @@ runMain('tool-runner', async () => {
   const cfg = loadToolRunnerConfig(secrets.env);
   const runnerId = `tool-runner-${randomUUID().slice(0, 8)}`;
   const log = createLogger('tool-runner', cfg.LOG_LEVEL);
+  // Every line also to the broker's log exchange, for the console's live tail (stdout stays the record).
+  const shipper = startLogShipper(cfg, 'tool-runner', registry);
   const enabled = cfg.TOOLS_ENABLED;
 
   const workspace = await Workspace.open(cfg.WORKSPACE_DIR);
@@ -140,6 +143,7 @@ runMain('tool-runner', async () => {
     ['close http agent', () => agent.close()],
     ['close http', () => http.close()],
     ['close database', () => pool.end()],
+    ['stop log shipper', () => shipper.close()],
     ['stop secrets refresh', () => secrets.close()],
   ]);
 });
