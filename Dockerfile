@@ -38,6 +38,7 @@ ENV NODE_ENV=production \
     NODE_OPTIONS=--enable-source-maps \
     SB_MIGRATIONS_DIR=/app/packages/core/migrations \
     SB_WEB_PUBLIC_DIR=/app/services/ingress-web/public \
+    SB_ADMIN_PUBLIC_DIR=/app/services/admin/public \
     BROWSER_EXECUTABLE=/usr/bin/chromium
 # The tool-runner's browser (Debian's Chromium, with fonts for Latin and CJK pages) and the
 # programs of the default shell allowlist beyond coreutils (procps: free, uptime); pg_dump and
@@ -53,6 +54,10 @@ RUN --mount=type=cache,target=/root/.npm npm install --omit=dev --no-audit --no-
 COPY --from=build /app/dist/ ./dist/
 COPY --from=build /app/packages/core/migrations/ ./packages/core/migrations/
 COPY --from=build /app/services/ingress-web/src/public/ ./services/ingress-web/public/
+COPY --from=build /app/services/admin/public/ ./services/admin/public/
+# `switchboard …` in any container of the image (docker compose exec admin switchboard status).
+RUN printf '#!/bin/sh\nexec node /app/dist/switchboard.mjs "$@"\n' > /usr/local/bin/switchboard \
+ && chmod 0755 /usr/local/bin/switchboard
 # Mount points of the named volumes. A new named volume takes the owner and mode of the
 # directory it is first mounted on, so these make the volumes writable by their one user (node):
 # the secrets for init-secrets, the tools' workspace and the sandbox's socket for the tool-runner

@@ -39,6 +39,7 @@ const BUNDLES = {
   admin: 'services/admin/src/main.ts',
   backup: 'services/backup/src/main.ts',
   'backup-cli': 'services/backup/src/cli.ts',
+  switchboard: 'packages/cli/src/main.ts',
 };
 const NAMES = Object.keys(BUNDLES);
 

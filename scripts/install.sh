@@ -402,12 +402,17 @@ say ''
 say "Switchboard is running ($mode)."
 say "  URL:          https://$domain$(env_get NGINX_HTTPS_PORT_SUFFIX || true)/"
 token_cmd="docker compose ${files[*]} exec -T agent-worker cat /run/switchboard/secrets"
-if token=$("${compose[@]}" exec -T agent-worker cat /run/switchboard/secrets/admin_token 2>/dev/null) &&
-  [ -n "$token" ]; then
+# A console token of its own for this run (8 hours, role admin): tokens are stored hashed, so the
+# only time one can be shown is when it is made.
+login_cmd="docker compose ${files[*]} exec admin switchboard token create --role admin --expire 8h --name <you>"
+if token_json=$("${compose[@]}" exec -T admin switchboard token create --role admin --expire 8h \
+  --name "install-$(date +%Y%m%d-%H%M%S)" --json 2>/dev/null) &&
+  token=$(printf '%s' "$token_json" | sed -n 's/.*"token": *"\([^"]*\)".*/\1/p') && [ -n "$token" ]; then
   say "  Admin token:  $token"
-  say "                (the first admin token: keep it secret; read it again with: $token_cmd/admin_token)"
+  say "                (console login at https://$domain$(env_get NGINX_HTTPS_PORT_SUFFIX || true)/admin, role admin, valid 8 hours;"
+  say "                 make more with: $login_cmd)"
 else
-  warn "could not read the admin token yet; read it with: $token_cmd/admin_token"
+  warn "could not create a console token yet; make one with: $login_cmd"
 fi
 say "  API token:    $token_cmd/api_token"
 say ''

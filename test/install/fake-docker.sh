@@ -9,6 +9,7 @@
 #                                 the file $FAKE_DOCKER_STATES/<n> for the n-th call (the highest
 #                                 existing one once they run out): one JSON object per line
 #   compose … exec -T agent-worker cat /run/switchboard/secrets/<name>
+#   compose … exec -T admin switchboard token create … --json   → {"token": FAKE_ADMIN_TOKEN}
 #                                 fake-<name>-value, or $FAKE_ADMIN_TOKEN for admin_token
 set -euo pipefail
 printf '%s\n' "$*" >>"${FAKE_DOCKER_LOG:?}"
@@ -53,6 +54,10 @@ case ${1:-} in
     cat "$FAKE_DOCKER_STATES/$n"
     ;;
   exec)
+    if [[ " $* " == *" switchboard token create "* ]]; then
+      printf '{"token":"%s","id":"abc","role":"admin"}\n' "${FAKE_ADMIN_TOKEN:-fake-admin-token}"
+      exit 0
+    fi
     file=${*: -1}
     name=${file##*/}
     if [ "$name" = admin_token ]; then echo "${FAKE_ADMIN_TOKEN:-fake-admin-token}"; else echo "fake-$name-value"; fi

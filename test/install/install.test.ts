@@ -270,8 +270,8 @@ describe('scripts/install.sh: a first and a second run', () => {
     expect(r.calls[1]).toBe('compose version --short');
     expect(upCalls(r)).toEqual(['compose -f docker-compose.yml -f docker-compose.prod.yml up -d --build']);
     expect(r.calls.filter((c) => c.includes(' ps --all --format json'))).toHaveLength(3);
-    expect(r.calls.at(-1)).toBe(
-      'compose -f docker-compose.yml -f docker-compose.prod.yml exec -T agent-worker cat /run/switchboard/secrets/admin_token',
+    expect(r.calls.at(-1)).toMatch(
+      /^compose -f docker-compose\.yml -f docker-compose\.prod\.yml exec -T admin switchboard token create --role admin --expire 8h --name install-\d{8}-\d{6} --json$/,
     );
 
     expect(r.stdout).toContain(
