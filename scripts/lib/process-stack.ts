@@ -22,6 +22,12 @@ export interface ProcessStackOptions {
    * .stack/workspace, unless WORKSPACE_DIR says otherwise. Off by default: the bench needs none.
    */
   tools?: boolean;
+  /**
+   * Also start the scheduler (workspace/workflows) and the admin console with its API on
+   * adminPort (plain HTTP in process mode: the session cookie is not marked Secure). Off by default.
+   */
+  console?: boolean;
+  adminPort?: number;
   onLine?: (service: string, line: string) => void;
 }
 
@@ -31,6 +37,8 @@ export interface ProcessStack {
   /** The tool-runner's workspace, when it runs. */
   workspaceDir?: string;
   fakeLlm?: FakeLlm;
+  /** The admin console and API, when it runs. */
+  adminUrl?: string;
   services: ServiceProcess[];
   stop(): Promise<void>;
 }
@@ -54,9 +62,9 @@ export function toolRunnerEnv(env: Record<string, string>, workspaceDir: string)
 }
 
 /** A token generated once per checkout and kept in .stack/ (git-ignored): no shared default. */
-export function processModeToken(): string {
+export function processModeToken(name = 'api_token'): string {
   mkdirSync(STATE_DIR, { recursive: true });
-  const file = join(STATE_DIR, 'api_token');
+  const file = join(STATE_DIR, name);
   if (!existsSync(file)) writeFileSync(file, `${randomBytes(24).toString('base64url')}\n`, { mode: 0o600 });
   return readFileSync(file, 'utf8').trim();
 }
@@ -140,7 +148,39 @@ export async function startProcessStack(o: ProcessStackOptions): Promise<Process
         ),
       );
     }
-    return { webUrl: web.url, token, workspaceDir, fakeLlm, services, stop };
+    let adminUrl: string | undefined;
+    if (o.console) {
+      const workflowToken = processModeToken('workflow_token');
+      const scheduler = await spawnService(
+        'scheduler',
+        {
+          REDIS_URL: 'redis://127.0.0.1:6379',
+          WORKFLOWS_DIR: join(ROOT, 'workspace', 'workflows'),
+          WORKFLOW_WEBHOOK_TOKEN: workflowToken,
+          ...env,
+          HTTP_PORT: '0',
+        },
+        { onLine: o.onLine, bundled: o.bundled },
+      );
+      services.push(scheduler);
+      const admin = await spawnService(
+        'admin',
+        {
+          REDIS_URL: 'redis://127.0.0.1:6379',
+          SCHEDULER_URL: scheduler.url,
+          SCHEDULER_TOKEN: workflowToken,
+          ADMIN_SERVICES: `ingress-web=${web.url},scheduler=${scheduler.url}`,
+          SKILLS_DIR: join(ROOT, 'workspace', 'skills'),
+          COOKIE_SECURE: 'false',
+          ...env,
+          HTTP_PORT: String(o.adminPort ?? 8090),
+        },
+        { onLine: o.onLine, bundled: o.bundled },
+      );
+      services.push(admin);
+      adminUrl = admin.url;
+    }
+    return { webUrl: web.url, token, workspaceDir, fakeLlm, adminUrl, services, stop };
   } catch (err) {
     await stop();
     throw err;
