@@ -2,42 +2,11 @@
  * nginx in front of the real admin service: the consoles' auth_request decided by the admin's own
  * policy, a login through nginx whose cookie then opens the API, and the roles per console.
  */
-import { request as httpsRequest } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdminTestbed } from '../admin/harness.ts';
 import { NginxProcess } from './nginx-process.ts';
+import { send } from './send.ts';
 import { UpstreamRecorder } from './upstream-recorder.ts';
-
-interface Reply {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-
-function send(
-  url: string,
-  opts: { method?: string; headers?: Record<string, string>; body?: string; ca: string },
-): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(
-      url,
-      { method: opts.method ?? 'GET', headers: opts.headers, ca: opts.ca, agent: false },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body: Buffer.concat(chunks).toString(),
-          }),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end(opts.body);
-  });
-}
 
 describe('nginx + the real admin service', () => {
   const bed = new AdminTestbed();

@@ -2,8 +2,6 @@ import { execFile, spawn, spawnSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { closeSync, openSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
@@ -23,42 +21,11 @@ import {
   TemplateError,
   templateNames,
 } from './render-config.ts';
+import { send } from './send.ts';
 import { UpstreamRecorder } from './upstream-recorder.ts';
 
 const run = promisify(execFile);
 const INFRA_DIR = dirname(TEMPLATE_PATH);
-
-interface Reply {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-function send(
-  url: string,
-  opts: { method?: string; headers?: Record<string, string>; body?: Buffer; ca?: string } = {},
-): Promise<Reply> {
-  const request = url.startsWith('https:') ? httpsRequest : httpRequest;
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      { method: opts.method ?? 'GET', headers: opts.headers, ca: opts.ca, agent: false },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body: Buffer.concat(chunks).toString(),
-          }),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end(opts.body);
-  });
-}
 
 /** Negotiates TLS only (no HTTP) with a pinned protocol range; resolves with the agreed version. */
 function handshake(port: number, ca: string, version: 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3') {
