@@ -130,6 +130,7 @@ export async function createAdminService(
   });
   registerTokenRoutes(http, { tokens, audit });
   registerAuditRoutes(http, { audit });
+  (await import('./console/index.ts')).registerConsole(http);
   const bullQueue = await mountBullBoard(http, {
     redisUrl: cfg.REDIS_URL,
     prefix: cfg.BULLMQ_PREFIX,
