@@ -52,6 +52,12 @@ if ! port_open 5672; then
   wait_port 5672 RabbitMQ 180
   as_root rabbitmqctl await_startup >/dev/null 2>&1 || true
 fi
+# The management API (the console's queue depths and consumers): a plugin of rabbitmq-server.
+if ! port_open 15672; then
+  log "enabling RabbitMQ's management plugin"
+  as_root rabbitmq-plugins enable rabbitmq_management >/dev/null
+  wait_port 15672 "RabbitMQ management" 60
+fi
 
 # Redis
 if ! port_open 6379; then

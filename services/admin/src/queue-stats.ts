@@ -40,7 +40,7 @@ export class QueueStats {
   }
 
   private async fromManagement(m: NonNullable<QueueStatsOptions['management']>): Promise<QueueFigures[]> {
-    const url = new URL('/api/queues', m.url);
+    const url = managementApiUrl(m.url, 'api/queues');
     url.searchParams.set('columns', 'name,messages,messages_ready,messages_unacknowledged,consumers');
     const res = await request(url, {
       headers: { authorization: `Basic ${Buffer.from(`${m.user}:${m.password}`).toString('base64')}` },
@@ -90,4 +90,12 @@ export class QueueStats {
     }
     return out;
   }
+}
+
+/**
+ * An API path under the management URL, keeping its path prefix: behind nginx the UI and its API
+ * live under /rabbitmq (management.path_prefix), so `/api/...` from the host root would miss.
+ */
+export function managementApiUrl(base: string, path: string): URL {
+  return new URL(path.replace(/^\/+/, ''), base.endsWith('/') ? base : `${base}/`);
 }
