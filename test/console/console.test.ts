@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PairingStore } from '../../packages/connector/src/pairing-store.ts';
+import { waitFor } from '../support/infra.ts';
 import { ConsoleTestbed, screenshotDir } from './harness.ts';
 
 /**
@@ -287,9 +288,23 @@ describe('the admin console in a real browser (Debian Chromium)', () => {
     await page.waitForSelector('#paired tr:has-text("4242"):has-text("operator-user")');
     expect(await page.locator('#pending tr', { hasText: '5151' }).count()).toBe(1);
     await shot(page, 'pairing');
+    // The real scheduler's workflows: the shipped seed and an on-demand one, run from the page.
     await page.goto(`${bed.url}/admin/workflows`);
-    // No scheduler in this suite: the page says why instead of showing nothing.
-    await page.waitForSelector('#workflows .error:has-text("SCHEDULER_TOKEN")');
+    await page.waitForSelector('tr[data-workflow="daily-report"]:has-text("0 9 * * *")');
+    const health = page.locator('tr[data-workflow="web-health"]');
+    await health.locator('button', { hasText: 'Run now' }).click();
+    await page.click('#confirm-ok');
+    await page.waitForSelector('text=Started web-health');
+    // The run finishes on the scheduler; the Runs view shows it succeeded.
+    await waitFor(
+      'the web-health run to succeed',
+      async () => {
+        await health.locator('button', { hasText: 'Runs' }).click();
+        return (await page.locator('#runs').textContent())?.includes('succeeded');
+      },
+      30_000,
+      500,
+    );
     await shot(page, 'workflows');
     expect(errors).toEqual([]);
     await context.close();

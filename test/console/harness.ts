@@ -1,4 +1,5 @@
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +15,7 @@ import {
 import amqplib from 'amqplib';
 import pg from 'pg';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
-import { ROOT } from '../../scripts/lib/spawn-service.ts';
+import { ROOT, type ServiceProcess, spawnService } from '../../scripts/lib/spawn-service.ts';
 import { type AdminService, createAdminService } from '../../services/admin/src/app.ts';
 import { loadAdminConfig } from '../../services/admin/src/config.ts';
 import { type FakeLlm, startFakeLlm } from '../fakes/llm/server.ts';
@@ -48,6 +49,8 @@ export class ConsoleTestbed {
   db!: pg.Pool;
   url = '';
   readonly bullPrefix = uniqueName('bcon');
+  scheduler!: ServiceProcess;
+  private workflowsDir = '';
   readonly tokens: Record<AdminRole, string> = { viewer: '', operator: '', admin: '' };
 
   async start(): Promise<void> {
@@ -58,7 +61,45 @@ export class ConsoleTestbed {
       workerEnv: { OLLAMA_URL: this.llm.url, ROUTING_RELOAD_MS: '600000' },
     }).start();
     this.db = new pg.Pool({ connectionString: this.stack.databaseUrl, max: 2 });
+    // A real scheduler with the shipped seed and a workflow that needs no tool-runner.
+    this.workflowsDir = mkdtempSync(join(tmpdir(), 'sb-console-workflows-'));
+    copyFileSync(
+      join(ROOT, 'workspace/workflows/daily-report.yaml'),
+      join(this.workflowsDir, 'daily-report.yaml'),
+    );
+    writeFileSync(
+      join(this.workflowsDir, 'web-health.yaml'),
+      [
+        'name: web-health',
+        'description: Asks the chat API whether it is ready, on demand.',
+        'trigger:',
+        '  webhook: {}',
+        'steps:',
+        '  - id: readyz',
+        '    type: http',
+        '    with:',
+        `      url: ${this.stack.web.url}/readyz`,
+        '',
+      ].join('\n'),
+    );
+    const workflowToken = randomBytes(24).toString('base64url');
+    this.scheduler = await spawnService('scheduler', {
+      AMQP_URL,
+      DATABASE_URL: this.stack.databaseUrl,
+      BROKER_PREFIX: this.stack.prefix,
+      BROKER_PARTITIONS: String(PARTITIONS),
+      RETRY_DELAYS_MS: '100,200,400',
+      MAX_ATTEMPTS: '3',
+      REDIS_URL,
+      BULLMQ_PREFIX: this.bullPrefix,
+      WORKFLOWS_DIR: this.workflowsDir,
+      WORKFLOW_WEBHOOK_TOKEN: workflowToken,
+      LOG_LEVEL: 'warn',
+      HTTP_PORT: '0',
+    });
     const cfg = loadAdminConfig({
+      SCHEDULER_URL: this.scheduler.url,
+      SCHEDULER_TOKEN: workflowToken,
       AMQP_URL,
       DATABASE_URL: this.stack.databaseUrl,
       BROKER_PREFIX: this.stack.prefix,
@@ -108,6 +149,8 @@ export class ConsoleTestbed {
     await this.admin?.http.close().catch(() => {});
     await this.admin?.closeDependencies().catch(() => {});
     await this.db?.end().catch(() => {});
+    await this.scheduler?.kill('SIGTERM');
+    if (this.workflowsDir) rmSync(this.workflowsDir, { recursive: true, force: true });
     await this.stack?.stop();
     await this.llm?.close();
     const conn = await amqplib.connect(AMQP_URL);
