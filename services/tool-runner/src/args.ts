@@ -92,8 +92,30 @@ export const browserArgs = z.object({
 });
 export type BrowserArgs = z.infer<typeof browserArgs>;
 
-export const sendMessageArgs = z.object({
-  channel: z.string().min(1).max(128).describe('Name of a configured channel, e.g. "ops-alerts".'),
-  text: z.string().min(1).max(16_000).describe('The message (Markdown).'),
-});
+/** Files one send_message call may carry. */
+export const SEND_MESSAGE_MAX_FILES = 5;
+
+export const sendMessageArgs = z
+  .object({
+    channel: z.string().min(1).max(128).describe('Name of a configured channel, e.g. "ops-alerts".'),
+    text: z
+      .string()
+      .max(16_000)
+      .default('')
+      .describe('The message (Markdown). May be empty when files are given.'),
+    files: z
+      .array(
+        z.string().min(1, 'a file path may not be empty').max(1024, 'file paths are at most 1024 characters'),
+      )
+      .max(SEND_MESSAGE_MAX_FILES, `at most ${SEND_MESSAGE_MAX_FILES} files per message`)
+      .default([])
+      .describe(
+        `Up to ${SEND_MESSAGE_MAX_FILES} files to attach, as paths relative to the workspace root (as the files tool uses them), e.g. ["reports/disk.csv"].`,
+      ),
+  })
+  .superRefine((a, ctx) => {
+    if (a.text.trim() === '' && a.files.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['text'], message: 'send_message needs text, files or both' });
+    }
+  });
 export type SendMessageArgs = z.infer<typeof sendMessageArgs>;

@@ -6,9 +6,11 @@ import type { ToolAttachment } from './tool.ts';
 export const ATTACHMENT_SCHEME = 'attachment://';
 
 /**
- * Files the tools produce (screenshots), kept in PostgreSQL's attachments table like the files
- * people send, so connectors can deliver them and backups include them. Content-addressed: the
- * same bytes are stored once.
+ * Files the tools produce (screenshots, files send_message attaches), kept in PostgreSQL's
+ * attachments table like the files people send, so connectors can deliver them and backups include
+ * them. Content-addressed: the same bytes are stored once. Connectors deliver a file under the name
+ * and type of its row, so storing the same bytes again under another name renames the row (the
+ * newest message gets the name it asked for).
  */
 export class ToolAttachmentStore {
   constructor(private readonly pool: Pool) {}
@@ -18,7 +20,7 @@ export class ToolAttachmentStore {
     const { rows } = await this.pool.query<{ id: string }>({
       name: 'sb_tool_attachment_store',
       text: `INSERT INTO attachments (sha256, platform, name, mime_type, size, data) VALUES ($1, 'tool', $2, $3, $4, $5)
-             ON CONFLICT (sha256, platform) DO UPDATE SET name = COALESCE(attachments.name, EXCLUDED.name)
+             ON CONFLICT (sha256, platform) DO UPDATE SET name = EXCLUDED.name, mime_type = EXCLUDED.mime_type
              RETURNING id`,
       values: [sha256, name, mimeType, data.length, data],
     });

@@ -97,6 +97,20 @@ export const toolRunnerConfigShape = {
       return z.NEVER;
     }),
   SEND_MESSAGE_MAX_CHARS: z.coerce.number().int().min(1).max(16_000).default(4_000),
+  /** One file send_message attaches (the connectors' ATTACHMENT_MAX_BYTES default, 20 MiB). */
+  SEND_MESSAGE_MAX_FILE_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(104_857_600)
+    .default(20 * 1024 * 1024),
+  /** All files of one send_message call together. */
+  SEND_MESSAGE_MAX_TOTAL_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(268_435_456)
+    .default(50 * 1024 * 1024),
 };
 
 export const toolRunnerConfigSchema = z.object({ ...commonConfigShape, ...toolRunnerConfigShape });

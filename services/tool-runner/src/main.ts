@@ -60,6 +60,7 @@ runMain('tool-runner', async () => {
   const proxy = new EgressProxy(policy, log);
   if (enabled.has('browser')) await proxy.start();
   const agent = createGuardedAgent(policy, { connectTimeoutMs: Math.min(10_000, cfg.HTTP_FETCH_TIMEOUT_MS) });
+  const attachments = new ToolAttachmentStore(pool);
   const browser = new BrowserTool(
     {
       executablePath: cfg.BROWSER_EXECUTABLE,
@@ -68,7 +69,7 @@ runMain('tool-runner', async () => {
     },
     policy,
     proxy,
-    new ToolAttachmentStore(pool),
+    attachments,
     log,
   );
   const dispatcher = new ToolDispatcher(
@@ -94,7 +95,17 @@ runMain('tool-runner', async () => {
         timeoutMs: cfg.FILES_TIMEOUT_MS,
       }),
       browser,
-      new SendMessageTool(broker, cfg.CHANNELS_JSON, cfg.SEND_MESSAGE_MAX_CHARS),
+      new SendMessageTool(
+        broker,
+        cfg.CHANNELS_JSON,
+        {
+          maxChars: cfg.SEND_MESSAGE_MAX_CHARS,
+          maxFileBytes: cfg.SEND_MESSAGE_MAX_FILE_BYTES,
+          maxTotalBytes: cfg.SEND_MESSAGE_MAX_TOTAL_BYTES,
+        },
+        workspace,
+        attachments,
+      ),
     ],
     enabled,
     log,

@@ -1,6 +1,13 @@
 import type { BuiltinToolName } from '@switchboard/core';
 import { z } from 'zod';
-import { browserArgs, filesArgs, httpFetchArgs, sendMessageArgs, shellArgs } from './args.ts';
+import {
+  browserArgs,
+  filesArgs,
+  httpFetchArgs,
+  SEND_MESSAGE_MAX_FILES,
+  sendMessageArgs,
+  shellArgs,
+} from './args.ts';
 
 /** Same shape as the agent-worker's ToolSpec (models/provider.ts): what the model is offered. */
 export interface BuiltinToolSpec {
@@ -35,7 +42,7 @@ const descriptions: Record<BuiltinToolName, [string, z.ZodType]> = {
     browserArgs,
   ],
   send_message: [
-    'Post a message to one of the channels an operator configured (by name). Unknown names are refused with the list of configured channels.',
+    `Post a message to one of the channels an operator configured (by name), optionally with up to ${SEND_MESSAGE_MAX_FILES} files from the workspace attached (paths as the files tool uses them; the text may then be empty). Unknown names are refused with the list of configured channels; a file that is missing, outside the workspace or over the size limit refuses the whole message and nothing is sent.`,
     sendMessageArgs,
   ],
 };

@@ -84,8 +84,11 @@ export class Workspace {
     return real;
   }
 
-  /** Opens an existing regular file for reading. */
-  async openRead(segs: string[]): Promise<{ fh: FileHandle; real: string; size: number }> {
+  /** Opens an existing regular file for reading; `directoryHint` follows the "is a directory" refusal. */
+  async openRead(
+    segs: string[],
+    directoryHint = ' (use op "list")',
+  ): Promise<{ fh: FileHandle; real: string; size: number }> {
     const real = await this.resolveExisting(segs);
     const fh = await this.openChecked(real, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, segs);
     const st = await fh.stat();
@@ -94,7 +97,7 @@ export class Workspace {
       throw new ToolError(
         'TOOL_FAILED',
         st.isDirectory()
-          ? `${this.show(real)} is a directory (use op "list")`
+          ? `${this.show(real)} is a directory${directoryHint}`
           : `${this.show(real)} is not a regular file`,
       );
     }
