@@ -60,6 +60,8 @@ export class WorkflowTestbed {
   /** Every tool request the fake runner received. */
   readonly calls: ToolRequest[] = [];
   readonly schedulers: ServiceProcess[] = [];
+  /** Other services of the suite (an agent-worker), stopped before the broker and database. */
+  readonly services: ServiceProcess[] = [];
   private toolServer: ToolServer | undefined;
   private dropDb: (() => Promise<void>) | undefined;
 
@@ -136,6 +138,31 @@ export class WorkflowTestbed {
     return svc;
   }
 
+  /** An agent-worker on this suite's broker prefix and database, e.g. to serve skill steps. */
+  async spawnAgentWorker(extra: Record<string, string>): Promise<ServiceProcess> {
+    const svc = await spawnService(
+      'agent-worker',
+      {
+        AMQP_URL,
+        DATABASE_URL: this.databaseUrl,
+        BROKER_PREFIX: this.prefix,
+        BROKER_QUEUE_TYPE: 'classic',
+        BROKER_PARTITIONS: String(this.partitions),
+        RETRY_DELAYS_MS: '100,200',
+        MAX_ATTEMPTS: '3',
+        REDIS_URL,
+        LOG_LEVEL: 'info',
+        HTTP_PORT: '0',
+        LEASE_INTERVAL_MS: '200',
+        SHUTDOWN_TIMEOUT_MS: '10000',
+        ...extra,
+      },
+      { readyTimeoutMs: 45_000 },
+    );
+    this.services.push(svc);
+    return svc;
+  }
+
   /** Calls a scheduler's HTTP API. */
   async api(
     svc: ServiceProcess,
@@ -172,17 +199,22 @@ export class WorkflowTestbed {
   sent(): Array<{ channel: string; text: string }> {
     return this.calls
       .filter((c) => c.tool === 'send_message')
-      .map((c) => c.arguments as { channel: string; text: string });
+      .map((c) => {
+        const { channel, text } = c.arguments as { channel: string; text: string };
+        return { channel, text };
+      });
   }
 
   /** Stops everything; resolves with the schedulers' exit codes (0: a clean SIGTERM shutdown). */
   async stop(): Promise<Array<number | null>> {
     const codes = await Promise.all(this.schedulers.map((s) => s.kill('SIGTERM', 15_000)));
+    await Promise.all(this.services.map((s) => s.kill('SIGTERM', 15_000)));
     await this.toolServer?.stop().catch(() => {});
     await this.broker?.close().catch(() => {});
     await this.db?.end().catch(() => {});
     await deleteBrokerPrefix(this.prefix, this.partitions, 2, [
       `${this.prefix}.tools`,
+      `${this.prefix}.skills`,
       `${this.prefix}.scheduler.messages`,
     ]).catch(() => {});
     await this.dropDb?.().catch(() => {});

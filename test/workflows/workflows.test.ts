@@ -19,6 +19,7 @@ steps:
     with:
       channel: ops
       text: "host {{ steps.host.output.stdout }} asked by {{ trigger.body.who }}"
+      files: ["reports/{{ trigger.body.who }}.txt"]
 `;
 
 const FLAKY = `
@@ -185,6 +186,11 @@ describe('scheduler workflows (real Redis, RabbitMQ, PostgreSQL; two scheduler p
     ]);
     expect(steps[0]!.output).toMatchObject({ stdout: 'ops-host-1', exit_code: 0 });
     expect(bed.sent()).toContainEqual({ channel: 'ops', text: 'host ops-host-1 asked by alice' });
+    // Files go to the tool-runner's send_message as workspace paths, templates resolved.
+    const post = bed.calls.find(
+      (c) => c.tool === 'send_message' && c.arguments.text === 'host ops-host-1 asked by alice',
+    );
+    expect(post?.arguments.files).toEqual(['reports/alice.txt']);
 
     const detail = await bed.api(a!, `/workflows/hook/runs/${runId}`);
     expect(detail.status).toBe(200);

@@ -14,6 +14,7 @@ import {
   pingDatabase,
   runMain,
   startLogShipper,
+  type ToolCaller,
   ToolRpcClient,
 } from '@switchboard/core';
 import { builtinToolSpecs } from '../../tool-runner/src/specs.ts';
@@ -33,11 +34,14 @@ import { workerMetrics } from './metrics.ts';
 import { PartitionLeases } from './partition-leases.ts';
 import { modelIntentClassifier } from './routing/intent.ts';
 import { Router } from './routing/router.ts';
+import { serveSkills } from './skills/rpc.ts';
+import { SkillRunner } from './skills/run-skill.ts';
 import { skillRegistryFromConfig } from './skills/setup.ts';
 import { toolLoopSettings } from './tools/config.ts';
 import { toolCallRoutes } from './tools/routes.ts';
 import { ToolCallStore } from './tools/tool-call-store.ts';
 import { Toolbox } from './tools/toolbox.ts';
+import type { ToolCallRecord, ToolCallStatus } from './tools/types.ts';
 import { TurnProcessor } from './turn.ts';
 
 runMain('agent-worker', async () => {
@@ -139,24 +143,44 @@ runMain('agent-worker', async () => {
       return undefined;
     });
   const toolCalls = new ToolCallStore(pool);
+  const usage = new TokenUsage(pool);
+  const agentLoop = {
+    tools: toolbox,
+    settings: toolLoopSettings(cfg),
+    log,
+    record: (caller: ToolCaller, calls: ToolCallRecord[]) => toolCalls.record(caller, calls),
+    hooks: {
+      onToolCall: (tool: string, status: ToolCallStatus, seconds: number) =>
+        m.toolCalls.observe({ tool, status }, seconds),
+    },
+  };
   const agent = new Agent({
     router,
     skills,
     kb,
     chains,
-    loop: {
-      tools: toolbox,
-      settings: toolLoopSettings(cfg),
-      log,
-      record: (caller, calls) => toolCalls.record(caller, calls),
-      hooks: { onToolCall: (tool, status, seconds) => m.toolCalls.observe({ tool, status }, seconds) },
-    },
+    loop: agentLoop,
     cache: new ResponseCache(redis, { prefix: cfg.BROKER_PREFIX, log }),
-    usage: new TokenUsage(pool),
+    usage,
     settings: new ConversationSettings(pool),
     log,
     knowledge: { searchLimit: cfg.KB_SEARCH_LIMIT, contextMaxChars: cfg.KB_CONTEXT_MAX_CHARS },
     toolsAvailable: () => (cfg.TOOLS_ENABLED ? builtinToolSpecs.map((t) => t.name) : []),
+  });
+  // Workflow `skill` steps: one skill on one text, outside any conversation (skills/rpc.ts).
+  const skillRuns = new SkillRunner({
+    skills,
+    kb,
+    chains,
+    loop: agentLoop,
+    usage,
+    log,
+    defaults: {
+      systemPrompt: cfg.SYSTEM_PROMPT,
+      modelChain: cfg.MODEL_CHAIN,
+      tools: cfg.TOOLS_ENABLED ? cfg.DEFAULT_PROFILE_TOOLS : [],
+    },
+    knowledge: { searchLimit: cfg.KB_SEARCH_LIMIT, contextMaxChars: cfg.KB_CONTEXT_MAX_CHARS },
   });
   const turns = new TurnProcessor(
     new ConversationStore(pool),
@@ -212,6 +236,13 @@ runMain('agent-worker', async () => {
   }
   const address = await http.listen({ host: cfg.HTTP_HOST, port: cfg.HTTP_PORT });
   relay.start();
+  const skillServer =
+    cfg.SKILL_RUNS_CONCURRENCY > 0
+      ? await serveSkills(broker, brokerOptions(cfg), skillRuns.run, log, {
+          concurrency: cfg.SKILL_RUNS_CONCURRENCY,
+          drainTimeoutMs: Math.max(1_000, cfg.SHUTDOWN_TIMEOUT_MS / 2),
+        })
+      : undefined;
   await leases.start();
   log.info('agent-worker started', {
     labels: { worker: workerId, address, models: defaultChain.labels.join(',') },
@@ -227,6 +258,7 @@ runMain('agent-worker', async () => {
         await consumer.drain();
       },
     ],
+    ['finish skill runs in hand', async () => void (await skillServer?.stop())],
     ['close tool client', () => toolClient.close()],
     [
       'stop watching skills and knowledge',

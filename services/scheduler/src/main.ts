@@ -18,6 +18,7 @@ import {
 import { buildModels, ModelChain } from '../../agent-worker/src/models/chain.ts';
 import { PgListener } from '../../agent-worker/src/routing/pg-listener.ts';
 import { watchFolder } from '../../agent-worker/src/skills/folder-watch.ts';
+import { SkillRpcClient } from '../../agent-worker/src/skills/rpc.ts';
 import { loadSchedulerConfig } from './config.ts';
 import { schedulerMetrics } from './metrics.ts';
 import { WorkflowRunner } from './run/executor.ts';
@@ -47,6 +48,9 @@ runMain('scheduler', async () => {
   await broker.start();
   const tools = new ToolRpcClient(broker, topology, log);
   await tools.start();
+  // `skill` steps run on the agent-workers, over `<prefix>.skills`.
+  const skills = new SkillRpcClient(broker, topology, log);
+  await skills.start();
   const models = cfg.MODEL_CHAIN
     ? new ModelChain(
         buildModels(cfg.MODEL_CHAIN, {
@@ -82,7 +86,7 @@ runMain('scheduler', async () => {
   const runner = new WorkflowRunner({
     registry: workflows,
     runs,
-    deps: { tools, models, httpMaxBytes: cfg.HTTP_STEP_MAX_BYTES },
+    deps: { tools, models, skills, httpMaxBytes: cfg.HTTP_STEP_MAX_BYTES },
     log,
     metrics,
     stepTimeoutMs: cfg.STEP_TIMEOUT_MS,
@@ -169,6 +173,7 @@ runMain('scheduler', async () => {
     ],
     ['close queue', () => queue.close()],
     ['close tool client', () => tools.close()],
+    ['close skill client', () => skills.close()],
     ['close broker', () => broker.close()],
     ['close http', () => http.close()],
     ['close database', () => pool.end()],

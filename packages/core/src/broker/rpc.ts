@@ -24,8 +24,11 @@ export function toolQueueName(prefix: string): string {
 /** Absolute deadline of a tool request (epoch ms), so time spent queued counts against the budget. */
 export const TOOL_DEADLINE_HEADER = 'x-sb-deadline';
 
-async function declareToolQueue(ch: Channel, topo: TopologyOptions): Promise<void> {
-  const queue = toolQueueName(topo.prefix);
+async function declareToolQueue(
+  ch: Channel,
+  topo: TopologyOptions,
+  queue = toolQueueName(topo.prefix),
+): Promise<void> {
   await ch.assertQueue(queue, { durable: true, arguments: workQueueArgs(topo) });
   // Parked requests can be replayed through the requeue exchange like any other work. Asserted
   // here too: after a reconnect the setups run side by side with the topology's own.
@@ -53,6 +56,11 @@ export interface ToolRpcClientOptions {
    * call it stopped at the deadline (with partial output) still arrives.
    */
   replyGraceMs?: number;
+  /**
+   * The work queue to call; default `<prefix>.tools`. Other request/reply services speaking the
+   * same protocol (the agent-worker's skill runs on `<prefix>.skills`) pass theirs.
+   */
+  queue?: string;
 }
 
 interface Pending {
@@ -80,16 +88,16 @@ export class ToolRpcClient implements ToolInvoker {
     o: ToolRpcClientOptions = {},
   ) {
     this.graceMs = o.replyGraceMs ?? 1_000;
-    this.replyQueue = `${topo.prefix}.tools.reply.${randomUUID()}`;
-    this.queue = toolQueueName(topo.prefix);
+    this.queue = o.queue ?? toolQueueName(topo.prefix);
+    this.replyQueue = `${this.queue}.reply.${randomUUID()}`;
   }
 
   async start(): Promise<void> {
-    const { replyQueue, topo } = this;
+    const { replyQueue, topo, queue } = this;
     // Through addSetup, so both queues are declared again after a reconnect, before the consumer
     // is re-registered; an exclusive queue dies with the connection that declared it.
     await this.broker.addSetup(async (ch: Channel) => {
-      await declareToolQueue(ch, topo);
+      await declareToolQueue(ch, topo, queue);
       await ch.assertQueue(replyQueue, {
         exclusive: true,
         autoDelete: true,
@@ -212,6 +220,8 @@ export interface ToolServerOptions {
    * unacknowledged, so closing the connection returns them to the queue for another runner.
    */
   drainTimeoutMs?: number;
+  /** The work queue to serve; default `<prefix>.tools` (see ToolRpcClientOptions.queue). */
+  queue?: string;
 }
 
 export interface ToolServer {
@@ -234,7 +244,8 @@ export async function serveTools(
   log: Logger,
   o: ToolServerOptions,
 ): Promise<ToolServer> {
-  await broker.addSetup((ch: Channel) => declareToolQueue(ch, topo));
+  const queue = o.queue ?? toolQueueName(topo.prefix);
+  await broker.addSetup((ch: Channel) => declareToolQueue(ch, topo, queue));
   const running = new Set<Promise<void>>();
 
   const onDelivery = async (d: Delivery): Promise<void> => {
@@ -311,7 +322,7 @@ export async function serveTools(
   };
 
   const handle = await broker.consume(
-    toolQueueName(topo.prefix),
+    queue,
     (d) => {
       // Also while stopping: what was delivered before the cancel took effect is ours to finish.
       const p = onDelivery(d).finally(() => running.delete(p));

@@ -20,6 +20,11 @@ export const skillsConfigShape = {
   SKILLS_RELOAD_DEBOUNCE_MS: z.coerce.number().int().min(10).max(60_000).default(250),
   /** Load JavaScript/TypeScript skills; false loads YAML skills only. */
   SKILLS_ALLOW_MODULES: envFlag(true),
+  /**
+   * Skill runs (workflow `skill` steps, over `<prefix>.skills`) this worker executes at once;
+   * 0 leaves the queue to other workers.
+   */
+  SKILL_RUNS_CONCURRENCY: z.coerce.number().int().min(0).max(256).default(4),
 };
 
 export const skillsConfigSchema = z.object(skillsConfigShape);

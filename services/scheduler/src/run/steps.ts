@@ -7,6 +7,7 @@ import {
 } from '@switchboard/core';
 import { request } from 'undici';
 import type { ModelChain } from '../../../agent-worker/src/models/chain.ts';
+import type { SkillRpcClient } from '../../../agent-worker/src/skills/rpc.ts';
 import { WorkflowError, WorkflowErrorCode } from '../errors.ts';
 import type { WorkflowStep } from '../workflow/schema.ts';
 
@@ -33,6 +34,8 @@ export interface StepDeps {
   /** Absent when MODEL_CHAIN is unset; prompt steps are then refused at load. */
   models?: ModelChain;
   httpMaxBytes: number;
+  /** Runs skills on the agent-workers (`<prefix>.skills`); absent: skill steps fail. */
+  skills?: Pick<SkillRpcClient, 'run'>;
 }
 
 function failed(message: string, retryable = true): WorkflowError {
@@ -49,6 +52,19 @@ function withDeadline<T>(work: Promise<T>, call: StepCall, what: string): Promis
   });
 }
 
+/** Who a workflow's tool calls and skill runs are made as. */
+function workflowCaller(call: StepCall) {
+  return {
+    platform: 'api' as const,
+    botId: 'scheduler',
+    conversationId: `workflow:${call.workflow}`,
+    userId: `workflow:${call.workflow}`,
+    route: `workflow:${call.workflow}`,
+    messageId: call.runId,
+    traceId: call.traceId,
+  };
+}
+
 /** Calls a tool of the tool-runner as the workflow, allowed that one tool only. */
 export async function callTool(
   tools: ToolInvoker,
@@ -62,15 +78,7 @@ export async function callTool(
     id: `wf-${call.runId}-${stepId}-${call.attempt}`.slice(0, 256),
     tool,
     arguments: args,
-    caller: {
-      platform: 'api',
-      botId: 'scheduler',
-      conversationId: `workflow:${call.workflow}`,
-      userId: `workflow:${call.workflow}`,
-      route: `workflow:${call.workflow}`,
-      messageId: call.runId,
-      traceId: call.traceId,
-    },
+    caller: workflowCaller(call),
     allowedTools: [tool],
     timeoutMs: call.timeoutMs,
   };
@@ -189,8 +197,30 @@ export async function runStep(step: WorkflowStep, call: StepCall, deps: StepDeps
         completion_tokens: res.completionTokens ?? null,
       };
     }
-    case 'skill':
-      throw failed('skill steps are not supported yet', false);
+    case 'skill': {
+      if (!deps.skills) throw failed('skill steps need the skill client on the scheduler', false);
+      const { skill, text } = step.with;
+      const res = await withDeadline(
+        deps.skills.run({
+          id: `wf-${call.runId}-${step.id}-${call.attempt}`.slice(0, 256),
+          skill,
+          text,
+          caller: workflowCaller(call),
+          timeoutMs: call.timeoutMs,
+        }),
+        call,
+        `skill ${skill}`,
+      );
+      if (!res.ok) {
+        const code = res.error?.code ?? 'TOOL_FAILED';
+        // An unknown skill stays unknown on the next try; a failing handler or a timeout may not.
+        throw failed(
+          `skill ${skill}: ${code}: ${res.error?.message ?? res.output}`,
+          !FINAL_TOOL_CODES.has(code),
+        );
+      }
+      return { text: res.output, skill: res.skill, duration_ms: res.durationMs };
+    }
   }
 }
 

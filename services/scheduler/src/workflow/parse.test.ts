@@ -51,7 +51,8 @@ describe('parseWorkflow', () => {
     );
     expect(reason(base(step, 'cron: { schedule: "0 9 * * *", timezone: Mars/Base }'))).toMatch(/time zone/);
     expect(reason('name: [unclosed')).toMatch(/not valid YAML/);
-    expect(reason(base('  - id: a\n    type: skill\n    with: { skill: faq }'))).toMatch(/not supported yet/);
+    expect(reason(base('  - id: a\n    type: skill\n    with: { skill: faq }'))).toMatch(/with\.text/);
+    expect(reason(base('  - id: a\n    type: skill\n    with: { skill: faq, text: hello }'))).toBe('ok');
     expect(reason(base(step, 'message: { pattern: "(a+)+$" }'))).toMatch(/exponential/);
     expect(reason(base(step), { tools: new Set(['send_message']), models: false })).toMatch(
       /tool "shell" is not allowed/,

@@ -100,11 +100,18 @@ const stepBase = {
   timeout_ms: z.number().int().min(100).max(600_000).optional(),
 };
 
-export const sendMessageWithSchema = z.strictObject({
-  /** A channel name of the tool-runner's CHANNELS_JSON. */
-  channel: z.string().min(1).max(128),
-  text: z.string().min(1).max(16_000),
-});
+export const sendMessageWithSchema = z
+  .strictObject({
+    /** A channel name of the tool-runner's CHANNELS_JSON. */
+    channel: z.string().min(1).max(128),
+    text: z.string().max(16_000).default(''),
+    /** Files of the tools' workspace to attach (send_message checks where they are and their size). */
+    files: z.array(z.string().min(1).max(1024)).max(5).default([]),
+  })
+  .refine((w) => w.text.trim() !== '' || w.files.length > 0, {
+    message: 'needs text, files or both',
+    path: ['text'],
+  });
 
 const toolStepSchema = z.strictObject({
   ...stepBase,
@@ -142,16 +149,16 @@ const promptStepSchema = z.strictObject({
   }),
 });
 
-const skillStepSchema = z
-  .strictObject({ ...stepBase, type: z.literal('skill'), with: z.unknown().optional() })
-  .superRefine((_s, ctx) => {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['type'],
-      message:
-        'skill steps are not supported yet: skills run inside the agent-worker, with its tool loop; use a prompt step (and tool steps) instead',
-    });
-  });
+const skillStepSchema = z.strictObject({
+  ...stepBase,
+  type: z.literal('skill'),
+  with: z.strictObject({
+    /** A skill loaded on the agent-workers (its `name`); run over `<prefix>.skills`. */
+    skill: z.string().min(1).max(64),
+    /** What the skill is given, as a user's message would be. */
+    text: z.string().min(1).max(100_000),
+  }),
+});
 
 const stepSchema = z.discriminatedUnion('type', [
   toolStepSchema,
