@@ -549,6 +549,10 @@ describe('operations services', () => {
     expect(services.filebeat?.volumes).toContain('/var/lib/docker/containers:/var/lib/docker/containers:ro');
     expect(services['vault-dev']?.profiles).toEqual(['vault-dev']);
     expect(merged.services.vault?.profiles).toEqual(['vault']);
+    // Production runs log search without asking for the profile.
+    for (const name of ['elasticsearch', 'elk-certs', 'elk-setup', 'filebeat', 'kibana']) {
+      expect(merged.services[name]?.profiles, `${name} in production`).toBeUndefined();
+    }
     expect(merged.services.vault?.command).toEqual(['server', '-config=/vault/config/vault.hcl']);
     // Filebeat names services from the json-file attrs the logging options add.
     expect(services['agent-worker']?.logging?.options?.labels).toBe(

@@ -17,6 +17,7 @@ describe('knowledge and skills settings', () => {
       SKILLS_DIR: './workspace/skills',
       SKILLS_RELOAD_DEBOUNCE_MS: 250,
       SKILLS_ALLOW_MODULES: true,
+      SKILL_RUNS_CONCURRENCY: 4,
     });
   });
 
