@@ -13,7 +13,7 @@ describe('LogShipper while the broker is away', () => {
       service: 'shipper-test',
       registry,
       maxBuffered: 3,
-      reconnectMs: 60_000,
+      reconnectMs: 200,
     }).start();
     try {
       const log = createLogger('shipper-test', 'info');

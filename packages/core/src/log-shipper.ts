@@ -1,4 +1,5 @@
-import amqplib, { type Channel, type ChannelModel } from 'amqplib';
+import amqp, { type AmqpConnectionManager, type ChannelWrapper } from 'amqp-connection-manager';
+import type { Channel } from 'amqplib';
 import { addLogSink } from './logger.ts';
 import { counter, type MetricsRegistry } from './metrics.ts';
 
@@ -19,7 +20,7 @@ export interface LogShipperOptions {
   prefix: string;
   service: string;
   registry?: MetricsRegistry;
-  /** Lines kept while the broker is away; beyond, the oldest are dropped (and counted). */
+  /** Lines kept while the broker is away; beyond, new lines are dropped (and counted). */
   maxBuffered?: number;
   reconnectMs?: number;
 }
@@ -32,22 +33,17 @@ export interface LogShipperOptions {
  * broker outage would feed itself.
  */
 export class LogShipper {
-  private conn: ChannelModel | undefined;
-  private ch: Channel | undefined;
-  private exchange: string;
-  private readonly buffer: Array<{ key: string; line: string }> = [];
+  private readonly exchange: string;
   private readonly maxBuffered: number;
-  private removeSink: (() => void) | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private connecting = false;
-  private stopped = false;
   private readonly dropped: { inc(n?: number): void };
   private readonly service: string;
+  private manager: AmqpConnectionManager | undefined;
+  private channel: ChannelWrapper | undefined;
+  private removeSink: (() => void) | undefined;
 
   constructor(private readonly o: LogShipperOptions) {
     this.exchange = logExchangeName(o.prefix);
     this.maxBuffered = o.maxBuffered ?? 1_000;
-    // Routing keys are dot-separated words: a service name with dots would shift the level.
     this.service = o.service.replaceAll('.', '_');
     this.dropped = o.registry
       ? counter(
@@ -58,101 +54,54 @@ export class LogShipper {
       : { inc: () => {} };
   }
 
-  /** Starts observing the logger at once; connects in the background and keeps reconnecting. */
+  /**
+   * Starts observing the logger at once. amqp-connection-manager (as the Broker) connects in the
+   * background, reconnects, and holds publishes while the broker is away; we only bound that.
+   */
   start(): this {
-    this.removeSink ??= addLogSink((line, { level }) => this.ship(line, level));
-    void this.connect();
+    if (this.manager) return this;
+    this.manager = amqp.connect([this.o.url], {
+      reconnectTimeInSeconds: (this.o.reconnectMs ?? 2_000) / 1000,
+      connectionOptions: { clientProperties: { connection_name: `${this.o.service}-log-shipper` } },
+    });
+    this.manager.on('connectFailed', () => {});
+    this.manager.on('disconnect', () => {});
+    this.channel = this.manager.createChannel({
+      confirm: false,
+      setup: (ch: Channel) => declareLogExchange(ch, this.o.prefix),
+    });
+    this.channel.on('error', () => {});
+    this.removeSink = addLogSink((line, { level }) => this.ship(line, level));
     return this;
   }
 
   get connected(): boolean {
-    return this.ch !== undefined;
+    return this.manager?.isConnected() ?? false;
   }
 
   private ship(line: string, level: string): void {
-    const key = `${this.service}.${level}`;
-    if (this.ch && this.buffer.length === 0) {
-      if (this.publish(key, line)) return;
-    }
-    this.buffer.push({ key, line });
-    if (this.buffer.length > this.maxBuffered) {
-      this.buffer.shift();
+    const channel = this.channel;
+    if (!channel) return;
+    // Lines waiting for a connection sit in the wrapper's queue; past the bound, new ones are dropped.
+    if (!this.connected && channel.queueLength() >= this.maxBuffered) {
       this.dropped.inc();
+      return;
     }
-  }
-
-  private publish(key: string, line: string): boolean {
-    const ch = this.ch;
-    if (!ch) return false;
-    try {
-      ch.publish(this.exchange, key, Buffer.from(line), {
+    channel
+      .publish(this.exchange, `${this.service}.${level}`, Buffer.from(line), {
         persistent: false,
         contentType: 'application/json',
-      });
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
-  private flush(): void {
-    while (this.buffer.length && this.ch) {
-      const next = this.buffer[0]!;
-      if (!this.publish(next.key, next.line)) return;
-      this.buffer.shift();
-    }
-  }
-
-  private async connect(): Promise<void> {
-    if (this.connecting || this.stopped) return;
-    this.connecting = true;
-    try {
-      const conn = await amqplib.connect(this.o.url, {
-        clientProperties: { connection_name: `${this.o.service}-log-shipper` },
-      });
-      conn.on('error', () => {});
-      conn.on('close', () => this.lost(conn));
-      const ch = await conn.createChannel();
-      ch.on('error', () => {});
-      await declareLogExchange(ch, this.o.prefix);
-      if (this.stopped) {
-        await conn.close().catch(() => {});
-        return;
-      }
-      this.conn = conn;
-      this.ch = ch;
-      this.flush();
-    } catch {
-      this.retryLater();
-    } finally {
-      this.connecting = false;
-    }
-  }
-
-  private lost(conn: ChannelModel): void {
-    if (this.conn !== conn) return;
-    this.conn = undefined;
-    this.ch = undefined;
-    this.retryLater();
-  }
-
-  private retryLater(): void {
-    if (this.stopped || this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.connect();
-    }, this.o.reconnectMs ?? 2_000);
-    this.timer.unref();
+      })
+      .catch(() => this.dropped.inc());
   }
 
   async close(): Promise<void> {
-    this.stopped = true;
     this.removeSink?.();
-    if (this.timer) clearTimeout(this.timer);
-    const conn = this.conn;
-    this.conn = undefined;
-    this.ch = undefined;
-    await conn?.close().catch(() => {});
+    this.removeSink = undefined;
+    await this.channel?.close().catch(() => {});
+    await this.manager?.close().catch(() => {});
+    this.channel = undefined;
+    this.manager = undefined;
   }
 }
 
