@@ -1,6 +1,6 @@
 import { builtinToolNames, commonConfigShape, loadConfig } from '@switchboard/core';
+import { parseEgressAllowlist } from '@switchboard/egress';
 import { z } from 'zod';
-import { parseEgressAllowlist } from './net/address-policy.ts';
 import { shellConfigShape } from './sandbox/config.ts';
 import { channelsSchema } from './tools/send-message.ts';
 

@@ -15,11 +15,11 @@ import {
   serveTools,
   startLogShipper,
 } from '@switchboard/core';
+import { EgressPolicy } from '@switchboard/egress';
 import { ToolAttachmentStore } from './attachments.ts';
 import { loadToolRunnerConfig } from './config.ts';
 import { ToolDispatcher } from './dispatcher.ts';
 import { toolRunnerMetrics } from './metrics.ts';
-import { EgressPolicy } from './net/address-policy.ts';
 import { EgressProxy } from './net/egress-proxy.ts';
 import { createGuardedAgent } from './net/guarded-agent.ts';
 import { sandboxCall } from './sandbox/protocol.ts';

@@ -8,7 +8,7 @@ import {
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { errorMessage, type Logger } from '@switchboard/core';
-import type { EgressPolicy } from './address-policy.ts';
+import type { EgressPolicy } from '@switchboard/egress';
 
 /** `host:port` of a CONNECT request, IPv6 in brackets. */
 function splitAuthority(authority: string): { host: string; port: number } | undefined {

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
+import type { EgressPolicy } from '@switchboard/egress';
 import { Agent, buildConnector } from 'undici';
-import type { EgressPolicy } from './address-policy.ts';
 
 /**
  * An undici Agent whose every new connection is resolved and judged by the policy first, then made

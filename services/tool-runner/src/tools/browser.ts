@@ -1,8 +1,8 @@
 import { errorMessage, type Logger } from '@switchboard/core';
+import { type EgressPolicy, findRefusal } from '@switchboard/egress';
 import { type Browser, type BrowserContext, chromium, type Request, type Response } from 'playwright-core';
 import { type BrowserArgs, browserArgs } from '../args.ts';
 import type { ToolAttachmentStore } from '../attachments.ts';
-import { type EgressPolicy, findRefusal } from '../net/address-policy.ts';
 import type { EgressProxy } from '../net/egress-proxy.ts';
 import { budgetMs, capText, type Tool, ToolError, type ToolOutput, type ToolRunContext } from '../tool.ts';
 import { parseToolUrl } from './http-fetch.ts';

@@ -1,7 +1,7 @@
 import { errorMessage } from '@switchboard/core';
+import { findRefusal } from '@switchboard/egress';
 import { type Dispatcher, request } from 'undici';
 import { type HttpFetchArgs, httpFetchArgs } from '../args.ts';
-import { findRefusal } from '../net/address-policy.ts';
 import { budgetMs, refused, type Tool, ToolError, type ToolRunContext, truncationMarker } from '../tool.ts';
 
 export interface HttpFetchOptions {
