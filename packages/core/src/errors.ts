@@ -23,6 +23,10 @@ export const ErrorCodes = {
   PLATFORM_API_FAILED: 'SB_ERR_PLATFORM_API_FAILED',
   PLATFORM_RATE_LIMITED: 'SB_ERR_PLATFORM_RATE_LIMITED',
   ATTACHMENT_TOO_LARGE: 'SB_ERR_ATTACHMENT_TOO_LARGE',
+  /** A file a platform event points at that is not on the platform's own file host: not fetched. */
+  ATTACHMENT_REFUSED: 'SB_ERR_ATTACHMENT_REFUSED',
+  /** An unhandled rejection or uncaught exception: logged, the service stopped, exit code 1. */
+  PROCESS_CRASHED: 'SB_ERR_PROCESS_CRASHED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
