@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../../../test/support/infra.ts';
 import { AdminTokenStore, AuditLog, parseTokenTtl, roleAtLeast } from './admin-tokens.ts';
 import { migrate } from './db/migrate.ts';
+import { auditedChange } from './db/audited-change.ts';
 import { createPool } from './db/pool.ts';
 import { createLogger } from './logger.ts';
 
@@ -80,11 +81,11 @@ describe('admin tokens (real PostgreSQL)', () => {
 
   it('records who changed what, newest first', async () => {
     const audit = new AuditLog(pool);
-    await audit.record('alice', 'route.update', 'route:7', {
+    await audit.record({ id: 'tok-a', name: 'alice' }, 'route.update', 'route:7', {
       before: { priority: 1 },
       after: { priority: 2 },
     });
-    await audit.record('bob', 'parking.replay', 'msg-1');
+    await audit.record({ id: 'tok-b', name: 'bob' }, 'parking.replay', 'msg-1');
     const entries = await audit.list({ limit: 10 });
     expect(entries.map((e) => [e.actor, e.action, e.target])).toEqual([
       ['bob', 'parking.replay', 'msg-1'],
@@ -92,5 +93,36 @@ describe('admin tokens (real PostgreSQL)', () => {
     ]);
     expect(entries[1]?.details).toEqual({ before: { priority: 1 }, after: { priority: 2 } });
     expect((await audit.list({ actor: 'alice' })).map((e) => e.action)).toEqual(['route.update']);
+    expect((await audit.list({ actorId: 'tok-b' })).map((e) => e.actor)).toEqual(['bob']);
+  });
+
+  it('commits a change and its audit row together, or neither', async () => {
+    await pool.query('CREATE TABLE IF NOT EXISTS audited_things (name text PRIMARY KEY)');
+    const who = { id: 'tok-c', name: 'carol' };
+    // The store opens its own transaction: inside the audited change it nests as a savepoint.
+    const insert = async (db: typeof pool, name: string) => {
+      const c = await db.connect();
+      try {
+        await c.query('BEGIN');
+        await c.query('INSERT INTO audited_things (name) VALUES ($1)', [name]);
+        await c.query('COMMIT');
+      } finally {
+        c.release();
+      }
+    };
+    await auditedChange(pool, who, async (db) => {
+      await insert(db, 'kept');
+      return { result: null, audit: { action: 'thing.create', target: 'kept' } };
+    });
+    await expect(
+      auditedChange(pool, who, async (db) => {
+        await insert(db, 'dropped');
+        throw new Error('the change failed after writing');
+      }),
+    ).rejects.toThrow('the change failed after writing');
+    const { rows } = await pool.query<{ name: string }>('SELECT name FROM audited_things ORDER BY name');
+    expect(rows.map((r) => r.name)).toEqual(['kept']);
+    const entries = await new AuditLog(pool).list({ actorId: 'tok-c' });
+    expect(entries.map((e) => [e.actor, e.action, e.target])).toEqual([['carol', 'thing.create', 'kept']]);
   });
 });

@@ -1,6 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Pool } from 'pg';
 import { z } from 'zod';
+import type { AuditActor } from './db/audited-change.ts';
 import { ErrorCodes, SwitchboardError } from './errors.ts';
 
 /**
@@ -86,7 +87,7 @@ const toToken = (r: TokenRow): AdminToken => ({
 
 export class AdminTokenStore {
   constructor(
-    private readonly pool: Pool,
+    private readonly pool: Pick<Pool, 'query'>,
     private readonly now: () => Date = () => new Date(),
   ) {}
 
@@ -169,6 +170,8 @@ export const auditEntrySchema = z.object({
   id: z.number(),
   at: z.date(),
   actor: z.string(),
+  /** The credential's id (a token id, `cli:<user>`), which a name cannot spoof. */
+  actorId: z.string(),
   action: z.string(),
   target: z.string(),
   details: z.record(z.string(), z.unknown()),
@@ -179,33 +182,34 @@ export type AuditEntry = z.infer<typeof auditEntrySchema>;
 export class AuditLog {
   constructor(private readonly pool: Pick<Pool, 'query'>) {}
 
+  /** For actions outside the database (a broker replay); database changes use auditedChange. */
   async record(
-    actor: string,
+    actor: AuditActor,
     action: string,
     target = '',
     details: Record<string, unknown> = {},
   ): Promise<void> {
-    await this.pool.query('INSERT INTO audit_log (actor, action, target, details) VALUES ($1, $2, $3, $4)', [
-      actor,
-      action,
-      target,
-      JSON.stringify(details),
-    ]);
+    await this.pool.query(
+      'INSERT INTO audit_log (actor, actor_id, action, target, details) VALUES ($1, $2, $3, $4, $5)',
+      [actor.name, actor.id, action, target, JSON.stringify(details)],
+    );
   }
 
   async list(
-    opts: { limit?: number; before?: number; actor?: string; action?: string } = {},
+    opts: { limit?: number; before?: number; actor?: string; actorId?: string; action?: string } = {},
   ): Promise<AuditEntry[]> {
     const where: string[] = [];
     const args: unknown[] = [];
     if (opts.before) where.push(`id < $${args.push(opts.before)}`);
     if (opts.actor) where.push(`actor = $${args.push(opts.actor)}`);
+    if (opts.actorId) where.push(`actor_id = $${args.push(opts.actorId)}`);
     if (opts.action) where.push(`action = $${args.push(opts.action)}`);
     const limit = Math.min(Math.max(opts.limit ?? 100, 1), 1000);
     const { rows } = await this.pool.query<{
       id: string;
       at: Date;
       actor: string;
+      actor_id: string;
       action: string;
       target: string;
       details: Record<string, unknown>;
@@ -213,6 +217,6 @@ export class AuditLog {
       `SELECT * FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ${limit}`,
       args,
     );
-    return rows.map((r) => ({ ...r, id: Number(r.id) }));
+    return rows.map(({ actor_id, ...r }) => ({ ...r, actorId: actor_id, id: Number(r.id) }));
   }
 }

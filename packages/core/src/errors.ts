@@ -27,6 +27,12 @@ export const ErrorCodes = {
   ATTACHMENT_REFUSED: 'SB_ERR_ATTACHMENT_REFUSED',
   /** An unhandled rejection or uncaught exception: logged, the service stopped, exit code 1. */
   PROCESS_CRASHED: 'SB_ERR_PROCESS_CRASHED',
+  /** A state-changing request that a browser on another site could have been made to send. */
+  CROSS_SITE: 'SB_ERR_CROSS_SITE',
+  /** A body type the route does not take (form posts to a JSON API). */
+  UNSUPPORTED_MEDIA_TYPE: 'SB_ERR_UNSUPPORTED_MEDIA_TYPE',
+  /** A route registered without saying who may call it: refused, and the service does not start. */
+  ACCESS_UNDECLARED: 'SB_ERR_ACCESS_UNDECLARED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

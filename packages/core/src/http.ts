@@ -1,5 +1,6 @@
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Registry } from 'prom-client';
+import { type AccessControlOptions, registerAccessControl } from './access.ts';
 import { errorMessage, isSwitchboardError } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { histogram } from './metrics.ts';
@@ -12,6 +13,8 @@ export interface ServiceHttpOptions {
   /** Each named check must resolve for /readyz to answer 200. */
   readiness: Record<string, ReadinessCheck>;
   fastify?: FastifyServerOptions;
+  /** Who may call what: every route declares `config.access`; these resolve the callers. */
+  access?: AccessControlOptions;
 }
 
 /** The one error shape every HTTP client of ours sees: a stable code and a human reason. */
@@ -25,6 +28,7 @@ export function errorBody(code: string, message: string) {
  */
 export function createServiceHttp(o: ServiceHttpOptions): FastifyInstance {
   const app = Fastify({ logger: false, ...o.fastify });
+  registerAccessControl(app, o.access);
   let shuttingDown = false;
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
@@ -70,8 +74,9 @@ export function createServiceHttp(o: ServiceHttpOptions): FastifyInstance {
     );
   });
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_req, reply) => {
+  const probe = { config: { access: { public: 'liveness, readiness and metrics for the orchestrator' } } };
+  app.get('/healthz', probe, async () => ({ status: 'ok' }));
+  app.get('/readyz', probe, async (_req, reply) => {
     const results: Record<string, string> = {};
     let ok = !shuttingDown;
     await Promise.all(
@@ -88,7 +93,7 @@ export function createServiceHttp(o: ServiceHttpOptions): FastifyInstance {
     if (shuttingDown) results.shutdown = 'in progress';
     return reply.status(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', checks: results });
   });
-  app.get('/metrics', async (_req, reply) => {
+  app.get('/metrics', probe, async (_req, reply) => {
     reply.header('content-type', o.registry.contentType);
     return o.registry.metrics();
   });

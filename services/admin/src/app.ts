@@ -1,8 +1,8 @@
 import cookie from '@fastify/cookie';
-import formbody from '@fastify/formbody';
 import {
   AdminTokenStore,
   AuditLog,
+  ConsoleSessions,
   createPool,
   createServiceHttp,
   type Logger,
@@ -15,9 +15,8 @@ import {
 } from '@switchboard/core';
 import type { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
-import { PairingStore } from '../../../packages/connector/src/pairing-store.ts';
 import { AmqpLink } from './amqp-link.ts';
-import { registerAuthHook } from './auth/auth.ts';
+import { adminAuthenticators } from './auth/auth.ts';
 import { registerAuthRoutes } from './auth/routes.ts';
 import { mountBullBoard } from './bull-board.ts';
 import type { AdminConfig } from './config.ts';
@@ -75,6 +74,9 @@ export async function createAdminService(
   await tail.start();
 
   const tokens = new AdminTokenStore(pool);
+  const sessions = new ConsoleSessions(pool);
+  await sessions.prune();
+  const authenticators = adminAuthenticators(tokens, sessions);
   const audit = new AuditLog(pool);
   const queues = new QueueStats({
     link,
@@ -102,16 +104,25 @@ export async function createAdminService(
     registry,
     readiness: { database: () => pingDatabase(pool), broker: link.readiness },
     fastify: { bodyLimit: 1_048_576 },
+    access: {
+      authenticators,
+      // A cross-site form can send none of these types, and no browser sends a cookie-carrying
+      // change without its Origin: together they close CSRF on the console, login included.
+      sameOrigin: {
+        bodyTypes: ['application/json', 'application/yaml', 'application/x-yaml', 'text/yaml'],
+        allowedOrigins: cfg.CONSOLE_ORIGINS,
+      },
+    },
   });
   await http.register(cookie);
-  await http.register(formbody);
+  // No form parser: the API takes JSON (and workflows as YAML), never what an HTML form posts.
+  http.removeContentTypeParser('text/plain');
   http.addContentTypeParser(
-    ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/plain'],
+    ['application/yaml', 'application/x-yaml', 'text/yaml'],
     { parseAs: 'string', bodyLimit: 262_144 },
     (_req, body, done) => done(null, body),
   );
-  registerAuthHook(http, tokens);
-  registerAuthRoutes(http, { tokens, secureCookie: cfg.COOKIE_SECURE });
+  registerAuthRoutes(http, { tokens, sessions, authenticators, secureCookie: cfg.COOKIE_SECURE });
   registerStatusRoutes(http, {
     services: cfg.ADMIN_SERVICES,
     probeTimeoutMs: cfg.ADMIN_PROBE_TIMEOUT_MS,
@@ -120,15 +131,15 @@ export async function createAdminService(
   registerOverviewRoutes(http, { pool, queues });
   registerConversationRoutes(http, { pool });
   registerLogRoutes(http, { tail });
-  registerParkingRoutes(http, { parking, audit });
-  registerPairingRoutes(http, { store: new PairingStore(pool), audit });
-  registerConfigRoutes(http, { pool, audit, skillsDir: cfg.SKILLS_DIR });
+  registerParkingRoutes(http, { parking, pool });
+  registerPairingRoutes(http, { pool });
+  registerConfigRoutes(http, { pool, skillsDir: cfg.SKILLS_DIR });
   registerWorkflowRoutes(http, {
     scheduler: { url: cfg.SCHEDULER_URL, token: cfg.SCHEDULER_TOKEN, timeoutMs: cfg.SCHEDULER_TIMEOUT_MS },
     pool,
     audit,
   });
-  registerTokenRoutes(http, { tokens, audit });
+  registerTokenRoutes(http, { pool, tokens });
   registerAuditRoutes(http, { audit });
   (await import('./console/index.ts')).registerConsole(http);
   const bullQueue = await mountBullBoard(http, {

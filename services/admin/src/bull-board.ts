@@ -8,8 +8,7 @@ import type { FastifyInstance } from 'fastify';
 export const BULL_BOARD_PATH = '/admin/queues';
 
 /**
- * bull-board over the scheduler's BullMQ queue. The auth hook guards the whole prefix: viewers
- * read, the board's actions (retry, clean, promote: every non-GET) need an operator.
+ * bull-board over the scheduler's BullMQ queue, its every route declared like ours.
  */
 export async function mountBullBoard(
   app: FastifyInstance,
@@ -25,6 +24,15 @@ export async function mountBullBoard(
   const serverAdapter = new FastifyAdapter();
   createBullBoard({ queues: [new BullMQAdapter(queue)], serverAdapter });
   serverAdapter.setBasePath(BULL_BOARD_PATH);
-  await app.register(serverAdapter.registerPlugin(), { prefix: BULL_BOARD_PATH });
+  await app.register(async (scope) => {
+    // bull-board's routes are declared here, as each of ours is on its own route: viewers read,
+    // the board's actions (retry, clean, promote: every non-GET) need an operator.
+    scope.addHook('onRoute', (route) => {
+      const methods = [route.method].flat();
+      const reads = methods.every((m) => m === 'GET' || m === 'HEAD');
+      route.config = { ...route.config, access: { role: reads ? 'viewer' : 'operator' } };
+    });
+    await scope.register(serverAdapter.registerPlugin(), { prefix: BULL_BOARD_PATH });
+  });
   return queue;
 }

@@ -57,6 +57,20 @@ export const adminConfigSchema = z.object({
   SKILLS_DIR: z.string().min(1).default('./workspace/skills'),
   /** false only for plain-HTTP development: the browser drops a Secure cookie sent over http. */
   COOKIE_SECURE: flag(true),
+  /**
+   * Extra origins whose pages may make changes with the console's cookie (comma-separated), for a
+   * console reached through another proxy. The console's own origin is always accepted.
+   */
+  CONSOLE_ORIGINS: z
+    .string()
+    .default('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.url({ protocol: /^https?$/ }))),
   /** Log lines kept for GET /admin/api/logs. */
   LOG_BUFFER_LINES: z.coerce.number().int().min(10).max(100_000).default(2_000),
   /** Most parked messages read for one listing (the queue is walked, then everything requeued). */

@@ -78,7 +78,7 @@ Writes to PostgreSQL (DATABASE_URL / DATABASE_URL_FILE); the audit log records c
     if (name.length > 100) throw badArgument(this, '--name: at most 100 characters');
     const { token, record } = await withStore(async (store, audit) => {
       const made = await store.create({ name, role: role as AdminToken['role'], ttlMs, createdBy: actor });
-      await audit.record(actor, 'token.create', made.record.id, {
+      await audit.record({ id: actor, name: actor }, 'token.create', made.record.id, {
         name: made.record.name,
         role: made.record.role,
         expiresAt: made.record.expiresAt,
@@ -128,7 +128,7 @@ const revoke: Command = {
       const before = (await store.list({ includeInactive: true })).find((x) => x.id === id);
       if (!before) throw new CliError(ExitCode.notFound, `no token ${id}`);
       await store.revoke(id);
-      if (!before.revokedAt) await audit.record(actor, 'token.revoke', id, { name: before.name });
+      if (!before.revokedAt) await audit.record({ id: actor, name: actor }, 'token.revoke', id, { name: before.name });
       return (await store.list({ includeInactive: true })).find((x) => x.id === id) ?? before;
     });
     if (p.json) printJson({ revoked: view(t) });

@@ -1,42 +1,25 @@
 import type { AdminRole } from '@switchboard/core';
 
-/** `public`: no token needed (logging in); otherwise the least role a request needs. */
+/** `public`: no token needed (the login form); otherwise the least role a request needs. */
 export type Needed = AdminRole | 'public';
 
-// Changes an operator may make; every other change under /admin/api/ needs an admin.
-const OPERATOR_API: Array<[string, RegExp]> = [
-  ['POST', /^\/admin\/api\/parking\/[^/]+\/replay$/],
-  ['DELETE', /^\/admin\/api\/parking\/[^/]+$/],
-  ['POST', /^\/admin\/api\/pairing\/[^/]+\/(approve|deny)$/],
-  ['DELETE', /^\/admin\/api\/pairing\/blocklist\/[^/]+$/],
-  ['POST', /^\/admin\/api\/workflows\/[^/]+\/run$/],
-];
-
 /**
- * The one policy: the admin API's own routes and nginx's auth_request (GET /auth) both ask it, so
- * the console's door and its rooms never disagree.
+ * What nginx's auth_request asks before proxying a console (GET /auth with X-Original-URI). The
+ * admin service's own routes each declare their role and check it themselves, so for /admin this
+ * door only asks for a signed-in console user; the third-party consoles, which cannot check our
+ * roles, are decided here, on the raw URI.
  */
 export function requiredRole(method: string, uri: string): Needed {
   const m = method.toUpperCase();
-  let path = uri.split('?')[0] ?? '/';
-  try {
-    path = decodeURIComponent(path);
-  } catch {
-    // A malformed escape is matched as written; at worst it needs the stricter role below.
-  }
-  // Dot segments could walk from a permissive prefix into a strict one.
-  if (/(^|\/)\.\.?(\/|$)/.test(path) || path.includes('//')) return 'admin';
+  const path = uri.split('?')[0] ?? '/';
+  // Escapes and dot segments are how a URI is made to look like another; nothing of ours needs
+  // them, so they need the strictest role rather than a guess at what they decode to.
+  if (/%|\\/.test(path) || /(^|\/)\.\.?(\/|$)/.test(path) || path.includes('//')) return 'admin';
   const read = m === 'GET' || m === 'HEAD';
-  if ((path === '/admin/login' || path === '/admin/logout') && m === 'POST') return 'public';
-  if (path.startsWith('/admin/api/tokens')) return 'admin';
-  if (read) return 'viewer';
+  if (path === '/admin/login' && (m === 'POST' || read)) return 'public';
   if (path.startsWith('/rabbitmq/')) return 'admin';
-  if (path.startsWith('/alertmanager/')) return 'operator';
+  if (path.startsWith('/alertmanager/')) return read ? 'viewer' : 'operator';
   if (path.startsWith('/kibana/')) return 'viewer';
-  if (path === '/admin/queues' || path.startsWith('/admin/queues/')) return 'operator';
-  if (path.startsWith('/admin/api/')) {
-    for (const [method, re] of OPERATOR_API) if (method === m && re.test(path)) return 'operator';
-    return 'admin';
-  }
+  if (path === '/admin' || path.startsWith('/admin/')) return 'viewer';
   return 'admin';
 }

@@ -95,15 +95,18 @@ export function registerConsole(app: FastifyInstance, o: { dir?: string } = {}):
   const shell = readFileSync(join(dir, 'index.html'));
   const login = selfContainedLogin(readFileSync(join(dir, 'login.html'), 'utf8'), assets);
 
+  const pub = {
+    config: { access: { public: 'the console shell and assets: nothing secret, figures come from the API' } },
+  };
   for (const path of CONSOLE_PAGES) {
-    app.get(path, async (_req, reply) => secureHeaders(reply, TYPES['.html']!).send(shell));
+    app.get(path, pub, async (_req, reply) => secureHeaders(reply, TYPES['.html']!).send(shell));
   }
   // GET /admin/login is the form; POST /admin/login (auth/routes.ts) checks the token.
-  app.get('/admin/login', async (_req, reply) =>
+  app.get('/admin/login', pub, async (_req, reply) =>
     secureHeaders(reply, TYPES['.html']!).header('content-security-policy', login.csp).send(login.html),
   );
 
-  app.get<{ Params: { '*': string } }>('/admin/assets/*', async (req, reply) => {
+  app.get<{ Params: { '*': string } }>('/admin/assets/*', pub, async (req, reply) => {
     const asset = assets.get(req.params['*']);
     if (!asset) throw notFound('no such console asset');
     return secureHeaders(reply, asset.type).send(asset.body);

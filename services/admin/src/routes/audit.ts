@@ -1,6 +1,7 @@
 import type { AuditLog } from '@switchboard/core';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { needs } from '../auth/auth.ts';
 import { parseInput } from '../errors.ts';
 
 const query = z.object({
@@ -11,7 +12,7 @@ const query = z.object({
 });
 
 export function registerAuditRoutes(app: FastifyInstance, o: { audit: AuditLog }): void {
-  app.get('/admin/api/audit', async (req) => ({
+  app.get('/admin/api/audit', needs('viewer'), async (req) => ({
     entries: await o.audit.list(parseInput(query, req.query, 'query')),
   }));
 }

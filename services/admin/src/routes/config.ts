@@ -1,13 +1,13 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type AuditLog, type Pool, platformSchema } from '@switchboard/core';
+import { auditedChange, type Pool, platformSchema } from '@switchboard/core';
 import type { FastifyInstance } from 'fastify';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { RoutingStore } from '../../../agent-worker/src/routing/store.ts';
 import { skillFormat } from '../../../agent-worker/src/skills/load-skill.ts';
 import { describeIssues, yamlSkillSchema } from '../../../agent-worker/src/skills/schema.ts';
-import { actor } from '../auth/auth.ts';
+import { actor, needs } from '../auth/auth.ts';
 import { badRequest, parseInput } from '../errors.ts';
 
 const nameParam = z.object({ name: z.string().min(1).max(64) });
@@ -30,64 +30,84 @@ function objectBody(body: unknown): Record<string, unknown> {
  * guard; the tables' trigger NOTIFYs every worker, which reloads without a restart), channel
  * settings, and the skills folder read-only. Every change writes an audit row with before/after.
  */
-export function registerConfigRoutes(
-  app: FastifyInstance,
-  o: { pool: Pool; audit: AuditLog; skillsDir: string },
-): void {
+export function registerConfigRoutes(app: FastifyInstance, o: { pool: Pool; skillsDir: string }): void {
   const store = new RoutingStore(o.pool);
-  const audit = (
-    req: Parameters<typeof actor>[0],
+  type Req = Parameters<typeof actor>[0];
+  /** The change and its audit row (with before/after) in one transaction, on a store bound to it. */
+  const change = <T>(
+    req: Req,
     action: string,
     target: string,
-    before: unknown,
-    after: unknown,
-  ) => o.audit.record(actor(req).name, action, target, { before: before ?? null, after: after ?? null });
+    fn: (tx: RoutingStore, db: Pool) => Promise<{ before: unknown; after: T }>,
+  ) =>
+    auditedChange(o.pool, actor(req), async (db) => {
+      const { before, after } = await fn(new RoutingStore(db), db);
+      const id =
+        target ||
+        String((after as { id?: unknown; name?: unknown })?.id ?? (after as { name?: unknown })?.name ?? '');
+      return {
+        result: after,
+        audit: { action, target: id, details: { before: before ?? null, after: after ?? null } },
+      };
+    });
 
-  app.get('/admin/api/routes', async () => ({ routes: await store.listRules() }));
-  app.post('/admin/api/routes', async (req, reply) => {
-    const rule = await store.createRule(objectBody(req.body) as never);
-    await audit(req, 'route.create', rule.id, null, rule);
+  app.get('/admin/api/routes', needs('viewer'), async () => ({ routes: await store.listRules() }));
+  app.post('/admin/api/routes', needs('admin'), async (req, reply) => {
+    const body = objectBody(req.body);
+    const rule = await change(req, 'route.create', '', async (tx) => ({
+      before: null,
+      after: await tx.createRule(body as never),
+    }));
     return reply.status(201).send({ route: rule });
   });
-  app.put('/admin/api/routes/:id', async (req) => {
+  app.put('/admin/api/routes/:id', needs('admin'), async (req) => {
     const { id } = parseInput(idParam, req.params, 'route');
     const patch = objectBody(req.body);
-    const before = await store.getRule(id);
-    const after = await store.updateRule(id, patch as never);
-    await audit(req, 'route.update', id, before, after);
+    const after = await change(req, 'route.update', id, async (tx) => ({
+      before: await tx.getRule(id),
+      after: await tx.updateRule(id, patch as never),
+    }));
     return { route: after };
   });
-  app.delete('/admin/api/routes/:id', async (req, reply) => {
+  app.delete('/admin/api/routes/:id', needs('admin'), async (req, reply) => {
     const { id } = parseInput(idParam, req.params, 'route');
-    const before = await store.getRule(id);
-    await store.deleteRule(id);
-    await audit(req, 'route.delete', id, before, null);
+    await change(req, 'route.delete', id, async (tx) => {
+      const before = await tx.getRule(id);
+      await tx.deleteRule(id);
+      return { before, after: null };
+    });
     return reply.status(204).send();
   });
 
-  app.get('/admin/api/profiles', async () => ({ profiles: await store.listProfiles() }));
-  app.post('/admin/api/profiles', async (req, reply) => {
-    const profile = await store.createProfile(objectBody(req.body) as never);
-    await audit(req, 'profile.create', profile.name, null, profile);
+  app.get('/admin/api/profiles', needs('viewer'), async () => ({ profiles: await store.listProfiles() }));
+  app.post('/admin/api/profiles', needs('admin'), async (req, reply) => {
+    const body = objectBody(req.body);
+    const profile = await change(req, 'profile.create', '', async (tx) => ({
+      before: null,
+      after: await tx.createProfile(body as never),
+    }));
     return reply.status(201).send({ profile });
   });
-  app.put('/admin/api/profiles/:name', async (req) => {
+  app.put('/admin/api/profiles/:name', needs('admin'), async (req) => {
     const { name } = parseInput(nameParam, req.params, 'profile');
     const patch = objectBody(req.body);
-    const before = await store.getProfile(name);
-    const after = await store.updateProfile(name, patch as never);
-    await audit(req, 'profile.update', name, before, after);
+    const after = await change(req, 'profile.update', name, async (tx) => ({
+      before: await tx.getProfile(name),
+      after: await tx.updateProfile(name, patch as never),
+    }));
     return { profile: after };
   });
-  app.delete('/admin/api/profiles/:name', async (req, reply) => {
+  app.delete('/admin/api/profiles/:name', needs('admin'), async (req, reply) => {
     const { name } = parseInput(nameParam, req.params, 'profile');
-    const before = await store.getProfile(name);
-    await store.deleteProfile(name);
-    await audit(req, 'profile.delete', name, before, null);
+    await change(req, 'profile.delete', name, async (tx) => {
+      const before = await tx.getProfile(name);
+      await tx.deleteProfile(name);
+      return { before, after: null };
+    });
     return reply.status(204).send();
   });
 
-  app.get('/admin/api/channels', async () => {
+  app.get('/admin/api/channels', needs('viewer'), async () => {
     const { rows } = await o.pool.query<{
       platform: string;
       bot_id: string;
@@ -108,30 +128,26 @@ export function registerConfigRoutes(
     };
   });
   // Connectors cache a channel's policy for a few seconds (ChannelPolicy): no restart, no NOTIFY needed.
-  app.put('/admin/api/channels/:platform/:botId/:channelId', async (req) => {
+  app.put('/admin/api/channels/:platform/:botId/:channelId', needs('admin'), async (req) => {
     const p = parseInput(channelParams, req.params, 'channel');
     const body = parseInput(channelBody, req.body, 'body');
-    const before = await o.pool.query<{ group_policy: string | null }>(
-      'SELECT group_policy FROM channel_settings WHERE platform = $1 AND bot_id = $2 AND channel_id = $3',
-      [p.platform, p.botId, p.channelId],
-    );
-    await o.pool.query(
-      `INSERT INTO channel_settings (platform, bot_id, channel_id, group_policy) VALUES ($1, $2, $3, $4)
-       ON CONFLICT (platform, bot_id, channel_id) DO UPDATE SET group_policy = $4, updated_at = now()`,
-      [p.platform, p.botId, p.channelId, body.groupPolicy],
-    );
     const target = `${p.platform}/${p.botId}/${p.channelId}`;
-    await audit(
-      req,
-      'channel.update',
-      target,
-      before.rows[0] ? { groupPolicy: before.rows[0].group_policy } : null,
-      body,
-    );
+    await change(req, 'channel.update', target, async (_tx, db) => {
+      const before = await db.query<{ group_policy: string | null }>(
+        'SELECT group_policy FROM channel_settings WHERE platform = $1 AND bot_id = $2 AND channel_id = $3',
+        [p.platform, p.botId, p.channelId],
+      );
+      await db.query(
+        `INSERT INTO channel_settings (platform, bot_id, channel_id, group_policy) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (platform, bot_id, channel_id) DO UPDATE SET group_policy = $4, updated_at = now()`,
+        [p.platform, p.botId, p.channelId, body.groupPolicy],
+      );
+      return { before: before.rows[0] ? { groupPolicy: before.rows[0].group_policy } : null, after: body };
+    });
     return { channel: { ...p, groupPolicy: body.groupPolicy } };
   });
 
-  app.get('/admin/api/skills', async () => ({ skills: await listSkills(o.skillsDir) }));
+  app.get('/admin/api/skills', needs('viewer'), async () => ({ skills: await listSkills(o.skillsDir) }));
 }
 
 /**

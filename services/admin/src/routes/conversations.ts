@@ -1,6 +1,7 @@
 import type { Pool } from '@switchboard/core';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { needs } from '../auth/auth.ts';
 import { notFound, parseInput } from '../errors.ts';
 
 const searchQuery = z.object({
@@ -18,7 +19,7 @@ const like = (s: string) => `%${s.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 
 /** Conversation search, transcripts and one message's trace across the stored rows. */
 export function registerConversationRoutes(app: FastifyInstance, o: { pool: Pool }): void {
-  app.get('/admin/api/conversations', async (req) => {
+  app.get('/admin/api/conversations', needs('viewer'), async (req) => {
     const f = parseInput(searchQuery, req.query, 'query');
     const where: string[] = [];
     const args: unknown[] = [];
@@ -65,7 +66,7 @@ export function registerConversationRoutes(app: FastifyInstance, o: { pool: Pool
     };
   });
 
-  app.get('/admin/api/conversations/:id/messages', async (req) => {
+  app.get('/admin/api/conversations/:id/messages', needs('viewer'), async (req) => {
     const { id } = parseInput(idParam, req.params, 'conversation');
     const conv = await o.pool.query('SELECT 1 FROM conversations WHERE id = $1', [id]);
     if (!conv.rowCount) throw notFound(`no conversation ${id}`);
@@ -97,7 +98,7 @@ export function registerConversationRoutes(app: FastifyInstance, o: { pool: Pool
     };
   });
 
-  app.get<{ Params: { id: string } }>('/admin/api/messages/:id/trace', async (req) => {
+  app.get<{ Params: { id: string } }>('/admin/api/messages/:id/trace', needs('viewer'), async (req) => {
     const id = req.params.id;
     const msg = await o.pool.query<{
       message_id: string;

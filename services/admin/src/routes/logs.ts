@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { needs } from '../auth/auth.ts';
 import { parseInput } from '../errors.ts';
 import { type LogFilter, type LogTail, matches } from '../log-tail.ts';
 
@@ -13,7 +14,7 @@ const streamQuery = z.object(filterShape);
 
 /** GET /admin/api/logs (the ring buffer) and /admin/api/logs/stream (Server-Sent Events). */
 export function registerLogRoutes(app: FastifyInstance, o: { tail: LogTail; heartbeatMs?: number }): void {
-  app.get('/admin/api/logs', async (req) => {
+  app.get('/admin/api/logs', needs('viewer'), async (req) => {
     const { limit, ...f } = parseInput(listQuery, req.query, 'query');
     return { lines: o.tail.recent(f, limit).map((l) => l.line), live: o.tail.connected };
   });
@@ -24,7 +25,7 @@ export function registerLogRoutes(app: FastifyInstance, o: { tail: LogTail; hear
     for (const res of open) res.end();
   });
 
-  app.get('/admin/api/logs/stream', async (req, reply) => {
+  app.get('/admin/api/logs/stream', needs('viewer'), async (req, reply) => {
     const f: LogFilter = parseInput(streamQuery, req.query, 'query');
     reply.hijack();
     const res = reply.raw;

@@ -1,6 +1,7 @@
 import type { Pool } from '@switchboard/core';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { needs } from '../auth/auth.ts';
 import { badRequest } from '../errors.ts';
 import type { QueueStats } from '../queue-stats.ts';
 
@@ -22,7 +23,7 @@ const query = z.object({ window: z.string().max(20).default('1h') });
  * turns (a user message is one message in; an assistant row is one model answer, `status` ≠ ok an error).
  */
 export function registerOverviewRoutes(app: FastifyInstance, o: { pool: Pool; queues: QueueStats }): void {
-  app.get('/admin/api/overview', async (req) => {
+  app.get('/admin/api/overview', needs('viewer'), async (req) => {
     const q = query.safeParse(req.query);
     if (!q.success) throw badRequest('window: a duration such as 1h');
     const windowMs = parseWindow(q.data.window);

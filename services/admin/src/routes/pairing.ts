@@ -1,8 +1,8 @@
-import type { AuditLog } from '@switchboard/core';
+import { auditedChange, type Pool } from '@switchboard/core';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import type { PairingStore } from '../../../../packages/connector/src/pairing-store.ts';
-import { actor } from '../auth/auth.ts';
+import { PairingStore } from '../../../../packages/connector/src/pairing-store.ts';
+import { actor, needs } from '../auth/auth.ts';
 import { notFound, parseInput } from '../errors.ts';
 
 const requestParam = z.object({ id: z.string().regex(/^\d{1,18}$/, 'a pairing request number') });
@@ -20,15 +20,13 @@ const denyBody = z
 const blockParam = z.object({ id: z.string().regex(/^[a-z0-9_-]{1,64}:.{1,256}$/, 'platform:external id') });
 
 /** Pending pairing requests and the blocklist; approve, deny, unblock. */
-export function registerPairingRoutes(
-  app: FastifyInstance,
-  o: { store: PairingStore; audit: AuditLog },
-): void {
-  app.get('/admin/api/pairing', async () => {
+export function registerPairingRoutes(app: FastifyInstance, o: { pool: Pool }): void {
+  const store = new PairingStore(o.pool);
+  app.get('/admin/api/pairing', needs('viewer'), async () => {
     const [pending, blocklist, paired] = await Promise.all([
-      o.store.listPending(),
-      o.store.listBlocked(),
-      o.store.listPaired(),
+      store.listPending(),
+      store.listBlocked(),
+      store.listPaired(),
     ]);
     return {
       pending,
@@ -37,43 +35,65 @@ export function registerPairingRoutes(
     };
   });
 
-  app.post('/admin/api/pairing/:id/approve', async (req) => {
+  app.post('/admin/api/pairing/:id/approve', needs('operator'), async (req) => {
     const { id } = parseInput(requestParam, req.params, 'pairing request');
-    const who = actor(req).name;
-    const before = await o.store.getRequest(id);
-    if (!before) throw notFound(`no pairing request ${id}`);
-    const after = await o.store.approve(id, who);
-    await o.audit.record(who, 'pairing.approve', id, {
-      platform: after.platform,
-      externalId: after.externalId,
-      before: before.status,
-      after: after.status,
+    const who = actor(req);
+    const after = await auditedChange(o.pool, who, async (db) => {
+      const tx = new PairingStore(db);
+      const before = await tx.getRequest(id);
+      if (!before) throw notFound(`no pairing request ${id}`);
+      const result = await tx.approve(id, who.name);
+      return {
+        result,
+        audit: {
+          action: 'pairing.approve',
+          target: id,
+          details: {
+            platform: result.platform,
+            externalId: result.externalId,
+            before: before.status,
+            after: result.status,
+          },
+        },
+      };
     });
     return { request: after };
   });
 
-  app.post('/admin/api/pairing/:id/deny', async (req) => {
+  app.post('/admin/api/pairing/:id/deny', needs('operator'), async (req) => {
     const { id } = parseInput(requestParam, req.params, 'pairing request');
     const body = parseInput(denyBody, req.body ?? undefined, 'body');
-    const who = actor(req).name;
-    const before = await o.store.getRequest(id);
-    if (!before) throw notFound(`no pairing request ${id}`);
-    const after = await o.store.deny(id, who, { blockSeconds: body?.blockSeconds });
-    await o.audit.record(who, 'pairing.deny', id, {
-      platform: after.platform,
-      externalId: after.externalId,
-      before: before.status,
-      after: after.status,
+    const who = actor(req);
+    const after = await auditedChange(o.pool, who, async (db) => {
+      const tx = new PairingStore(db);
+      const before = await tx.getRequest(id);
+      if (!before) throw notFound(`no pairing request ${id}`);
+      const result = await tx.deny(id, who.name, { blockSeconds: body?.blockSeconds });
+      return {
+        result,
+        audit: {
+          action: 'pairing.deny',
+          target: id,
+          details: {
+            platform: result.platform,
+            externalId: result.externalId,
+            before: before.status,
+            after: result.status,
+          },
+        },
+      };
     });
     return { request: after };
   });
 
-  app.delete('/admin/api/pairing/blocklist/:id', async (req) => {
+  app.delete('/admin/api/pairing/blocklist/:id', needs('operator'), async (req) => {
     const { id } = parseInput(blockParam, req.params, 'blocklist entry');
     const at = id.indexOf(':');
     const user = { platform: id.slice(0, at), externalId: id.slice(at + 1) };
-    if (!(await o.store.unblock(user))) throw notFound(`${id} is not blocked`);
-    await o.audit.record(actor(req).name, 'pairing.unblock', id, user);
+    await auditedChange(o.pool, actor(req), async (db) => {
+      if (!(await new PairingStore(db).unblock(user))) throw notFound(`${id} is not blocked`);
+      return { result: null, audit: { action: 'pairing.unblock', target: id, details: user } };
+    });
     return { unblocked: id };
   });
 }

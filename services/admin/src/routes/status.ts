@@ -1,6 +1,7 @@
 import { errorMessage } from '@switchboard/core';
 import type { FastifyInstance } from 'fastify';
 import { request } from 'undici';
+import { needs } from '../auth/auth.ts';
 import type { QueueStats } from '../queue-stats.ts';
 
 export interface ServiceProbe {
@@ -33,7 +34,7 @@ export function registerStatusRoutes(
   app: FastifyInstance,
   o: { services: ServiceProbe[]; probeTimeoutMs: number; queues: QueueStats },
 ): void {
-  app.get('/admin/api/status', async () => {
+  app.get('/admin/api/status', needs('viewer'), async () => {
     const [services, queues] = await Promise.all([
       Promise.all(o.services.map((s) => probe(s, o.probeTimeoutMs))),
       o.queues.list(),

@@ -1,10 +1,17 @@
-import { type AuditLog, builtinToolNames, errorBody, errorMessage, type Pool } from '@switchboard/core';
+import {
+  type AuditLog,
+  auditedChange,
+  builtinToolNames,
+  errorBody,
+  errorMessage,
+  type Pool,
+} from '@switchboard/core';
 import type { FastifyInstance } from 'fastify';
 import { request } from 'undici';
 import { z } from 'zod';
 import { WorkflowStore } from '../../../scheduler/src/store/workflow-store.ts';
 import { parseWorkflow } from '../../../scheduler/src/workflow/parse.ts';
-import { actor } from '../auth/auth.ts';
+import { actor, needs } from '../auth/auth.ts';
 import { badRequest, parseInput } from '../errors.ts';
 
 export interface SchedulerApi {
@@ -27,8 +34,6 @@ export function registerWorkflowRoutes(
   app: FastifyInstance,
   o: { scheduler: SchedulerApi; pool: Pool; audit: AuditLog },
 ): void {
-  const store = new WorkflowStore(o.pool);
-
   async function forward(
     method: 'GET' | 'POST',
     path: string,
@@ -71,19 +76,19 @@ export function registerWorkflowRoutes(
     }
   }
 
-  app.get('/admin/api/workflows', async (_req, reply) => {
+  app.get('/admin/api/workflows', needs('viewer'), async (_req, reply) => {
     const r = await forward('GET', '/workflows');
     return reply.status(r.status).send(r.json);
   });
 
-  app.get('/admin/api/workflows/:name/runs', async (req, reply) => {
+  app.get('/admin/api/workflows/:name/runs', needs('viewer'), async (req, reply) => {
     const { name } = parseInput(nameParam, req.params, 'workflow');
     const { limit } = parseInput(runsQuery, req.query, 'query');
     const r = await forward('GET', `/workflows/${name}/runs?limit=${limit}`);
     return reply.status(r.status).send(r.json);
   });
 
-  app.post('/admin/api/workflows/:name/run', async (req, reply) => {
+  app.post('/admin/api/workflows/:name/run', needs('operator'), async (req, reply) => {
     const { name } = parseInput(nameParam, req.params, 'workflow');
     const body = req.body ?? {};
     if (typeof body !== 'object' || Array.isArray(body))
@@ -97,12 +102,13 @@ export function registerWorkflowRoutes(
     );
     if (r.status < 300) {
       const run = r.json as { run_id?: string };
-      await o.audit.record(actor(req).name, 'workflow.run', name, { runId: run.run_id ?? null });
+      // The run happened in the scheduler, not in our database: recorded once it was accepted.
+      await o.audit.record(actor(req), 'workflow.run', name, { runId: run.run_id ?? null });
     }
     return reply.status(r.status).send(r.json);
   });
 
-  app.put('/admin/api/workflows/:name', async (req) => {
+  app.put('/admin/api/workflows/:name', needs('admin'), async (req) => {
     const { name } = parseInput(nameParam, req.params, 'workflow');
     if (typeof req.body !== 'string' || !req.body.trim())
       throw badRequest('the body must be the workflow as YAML (Content-Type: application/yaml)');
@@ -110,10 +116,21 @@ export function registerWorkflowRoutes(
     if (!parsed.ok) throw badRequest(`workflow: ${parsed.reason}`);
     if (parsed.workflow.name !== name)
       throw badRequest(`the YAML names "${parsed.workflow.name}", the path "${name}"`);
-    const who = actor(req).name;
-    const before = (await store.list()).find((w) => w.name === name);
-    await store.save(req.body, `admin:${who}`, LIMITS, before?.enabled ?? true);
-    await o.audit.record(who, 'workflow.update', name, { before: before?.source ?? null, after: req.body });
+    const who = actor(req);
+    const source = req.body;
+    await auditedChange(o.pool, who, async (db) => {
+      const tx = new WorkflowStore(db);
+      const before = (await tx.list()).find((w) => w.name === name);
+      await tx.save(source, `admin:${who.name}`, LIMITS, before?.enabled ?? true);
+      return {
+        result: null,
+        audit: {
+          action: 'workflow.update',
+          target: name,
+          details: { before: before?.source ?? null, after: source },
+        },
+      };
+    });
     return { workflow: name, saved: true };
   });
 }
