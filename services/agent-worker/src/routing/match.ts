@@ -1,4 +1,5 @@
 import type { InboundEnvelope } from '@switchboard/core';
+import { channelMatches, parseQualifiedId, type QualifiedId, userMatches } from './identity.ts';
 import type { RuleMatch, RuleTarget } from './schema.ts';
 
 /** A validated, enabled rule ready to be tried, its pattern compiled. */
@@ -18,14 +19,31 @@ const anyOf = <T>(want: T | T[] | undefined, ...have: Array<T | undefined>): boo
 };
 
 /**
+ * Whether any of the rule's platform-qualified ids holds for the message. An id that does not parse
+ * (a rule that skipped validation) matches nothing, so a broken rule can only narrow, never widen.
+ */
+function anyQualified(
+  want: string | string[] | undefined,
+  what: 'user' | 'channel',
+  holds: (q: QualifiedId, env: InboundEnvelope) => boolean,
+  env: InboundEnvelope,
+): boolean {
+  if (want === undefined) return true;
+  return [want].flat().some((v) => {
+    const q = parseQualifiedId(v, what);
+    return typeof q !== 'string' && holds(q, env);
+  });
+}
+
+/**
  * The conditions that cost nothing to check: everything but the text pattern and the intent,
  * which the router checks afterwards (under a time budget, and through the classifier).
  */
 export function matchesCheaply(m: RuleMatch, env: InboundEnvelope): boolean {
   if (!anyOf(m.platform, env.platform)) return false;
   if (!anyOf(m.botId, env.botId)) return false;
-  if (!anyOf(m.channel, env.chat?.channelId, env.conversationId)) return false;
-  if (!anyOf(m.user, env.user.id, env.user.internalId)) return false;
+  if (!anyQualified(m.channel, 'channel', channelMatches, env)) return false;
+  if (!anyQualified(m.user, 'user', userMatches, env)) return false;
   if (m.group !== undefined && (env.chat?.type ?? 'direct') !== m.group) return false;
   if (m.minChars !== undefined && env.text.length < m.minChars) return false;
   if (m.maxChars !== undefined && env.text.length > m.maxChars) return false;

@@ -117,7 +117,7 @@ describe('Router with rules in PostgreSQL', () => {
     });
     await store.createRule({
       name: 'spammer',
-      match: { user: ['spam-1', 'spam-2'] },
+      match: { user: ['web:spam-1', 'web:spam-2'] },
       target: { action: 'ignore' },
     });
     await store.createRule({
@@ -314,6 +314,46 @@ describe('Router with rules in PostgreSQL', () => {
         RoutingErrorCode.invalid,
         /name/,
       ],
+      [
+        'user without its platform',
+        { name: 'bad', match: { user: 'U123' }, target: { profile: 'ops' } },
+        RoutingErrorCode.invalid,
+        /user "U123" names no platform: write it as "<platform>:<id>", e\.g\. "slack:U123"/,
+      ],
+      [
+        'channel without its platform, in a list',
+        { name: 'bad', match: { channel: ['slack:C1', 'C456'] }, target: { profile: 'ops' } },
+        RoutingErrorCode.invalid,
+        /channel "C456" names no platform/,
+      ],
+      [
+        'not a platform',
+        { name: 'bad', match: { user: 'skype:bob' }, target: { profile: 'ops' } },
+        RoutingErrorCode.invalid,
+        /"skype" is not a platform/,
+      ],
+      [
+        'internal id that is not a UUID',
+        { name: 'bad', match: { user: 'internal:bob' }, target: { profile: 'ops' } },
+        RoutingErrorCode.invalid,
+        /Switchboard user id is a UUID/,
+      ],
+      [
+        'a channel cannot be internal',
+        {
+          name: 'bad',
+          match: { channel: 'internal:7b7e0f6a-1c2d-4e5f-8a9b-0c1d2e3f4a5b' },
+          target: { profile: 'ops' },
+        },
+        RoutingErrorCode.invalid,
+        /only users have Switchboard ids/,
+      ],
+      [
+        'a user that can never match the platform condition',
+        { name: 'bad', match: { platform: 'telegram', user: 'slack:U123' }, target: { profile: 'ops' } },
+        RoutingErrorCode.invalid,
+        /user "slack:U123" can never match: the rule is limited to platform telegram/,
+      ],
     ];
     for (const [what, input, code, message] of cases) {
       const err = await store.createRule(input).catch((e: unknown) => e);
@@ -328,6 +368,62 @@ describe('Router with rules in PostgreSQL', () => {
     expect(after.map((r) => [r.name, r.match])).toEqual([['ok', { text: '^#ops' }]]);
     expect(await store.updateRule('999999', { name: 'x' }).catch((e: RoutingError) => e.code)).toBe(
       RoutingErrorCode.notFound,
+    );
+  });
+
+  it('binds user and channel conditions to their platform; a Switchboard id only to verified platforms', async () => {
+    await store.createProfile({ name: 'slack-ops', tools: ['shell'] });
+    await store.createProfile({ name: 'web-carol' });
+    await store.createProfile({ name: 'known' });
+    const internal = '7b7e0f6a-1c2d-4e5f-8a9b-0c1d2e3f4a5b';
+    await store.createRule({
+      name: 'slack ops',
+      match: { user: 'slack:U123' },
+      target: { profile: 'slack-ops' },
+    });
+    await store.createRule({
+      name: 'ops channel',
+      match: { channel: ['slack:C456', 'telegram:-100'] },
+      target: { profile: 'slack-ops' },
+    });
+    await store.createRule({ name: 'carol', match: { user: 'web:carol' }, target: { profile: 'web-carol' } });
+    await store.createRule({
+      name: 'known',
+      match: { user: `internal:${internal}` },
+      target: { profile: 'known' },
+    });
+    await settled(4);
+
+    expect(where(await router.resolve(envelope({ platform: 'slack', user: { id: 'U123' } })))).toBe(
+      'slack ops->slack-ops',
+    );
+    // The same strings from a web client (a claim) or another platform match nothing.
+    expect(where(await router.resolve(envelope({ user: { id: 'U123' } })))).toBe('default->default');
+    expect(where(await router.resolve(envelope({ user: { id: 'slack:U123' } })))).toBe('default->default');
+    expect(where(await router.resolve(envelope({ platform: 'discord', user: { id: 'U123' } })))).toBe(
+      'default->default',
+    );
+    expect(where(await router.resolve(envelope({ conversationId: 'C456' })))).toBe('default->default');
+    expect(where(await router.resolve(envelope({ platform: 'slack', conversationId: 'C456' })))).toBe(
+      'ops channel->slack-ops',
+    );
+    expect(
+      where(
+        await router.resolve(
+          envelope({ platform: 'telegram', conversationId: 'x', chat: { type: 'group', channelId: '-100' } }),
+        ),
+      ),
+    ).toBe('ops channel->slack-ops');
+    // A rule may name a web user, knowingly matching whoever claims that id.
+    expect(where(await router.resolve(envelope({ user: { id: 'carol' } })))).toBe('carol->web-carol');
+    // Our own id counts only where a connector resolved it, never on a web message that carries one.
+    expect(
+      where(
+        await router.resolve(envelope({ platform: 'telegram', user: { id: '42', internalId: internal } })),
+      ),
+    ).toBe('known->known');
+    expect(where(await router.resolve(envelope({ user: { id: internal, internalId: internal } })))).toBe(
+      'default->default',
     );
   });
 

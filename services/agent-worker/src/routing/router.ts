@@ -10,7 +10,7 @@ import { PgListener } from './pg-listener.ts';
 import { type AgentProfile, defaultProfile, type ProfileDefaults, resolveProfile } from './profile.ts';
 import { RegexRunner } from './safe-regex.ts';
 import { DEFAULT_PROFILE } from './schema.ts';
-import { ROUTING_CHANGED_CHANNEL, RoutingStore, validateRule } from './store.ts';
+import { ROUTING_CHANGED_CHANNEL, RoutingStore, type StoredRule, validateRule } from './store.ts';
 
 /**
  * Names the intent of a message, choosing among the labels the rules use; undefined when none fits.
@@ -78,6 +78,8 @@ export class Router {
   private readonly quarantined = new Set<string>();
   /** Classifier answers by message id, so a redelivered message is not classified twice. */
   private readonly intents = new Map<string, string | undefined>();
+  /** Disabled rules already reported, so a reload every minute does not repeat them. */
+  private readonly reportedDisabled = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private loading: Promise<void> | undefined;
   private again = false;
@@ -170,7 +172,10 @@ export class Router {
     }
     const compiled: CompiledRule[] = [];
     for (const r of rules) {
-      if (!r.enabled) continue;
+      if (!r.enabled) {
+        this.reportDisabled(r);
+        continue;
+      }
       const problem = r.problem ?? this.targetProblem(r.target, resolved);
       if (problem) {
         skipped++;
@@ -196,6 +201,18 @@ export class Router {
     ].sort();
     this.o.onReload?.({ rules: compiled.length, profiles: resolved.size, skipped });
     return { rules: compiled, profiles: resolved, intentLabels };
+  }
+
+  /** A rule a migration switched off is said once per worker (and again after each edit), not every reload. */
+  private reportDisabled(r: StoredRule): void {
+    if (!r.disabledReason) return;
+    const key = `${r.id}@${r.updatedAt.toISOString()}`;
+    if (this.reportedDisabled.has(key)) return;
+    this.reportedDisabled.add(key);
+    this.o.log.warn('routing rule disabled until an administrator fixes it', {
+      labels: { rule: r.name, rule_id: r.id },
+      error: { message: r.problem ?? r.disabledReason },
+    });
   }
 
   private targetProblem(

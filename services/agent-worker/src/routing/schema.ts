@@ -1,9 +1,20 @@
 import { builtinToolNames, platformSchema } from '@switchboard/core';
 import { z } from 'zod';
 import { parseModelChain } from '../models/chain-spec.ts';
+import { canMatchOn, parseQualifiedId } from './identity.ts';
 import { MAX_PATTERN_CHARS } from './safe-regex.ts';
 
 const id = z.string().min(1).max(256);
+/** `<platform>:<id>` (or `internal:<uuid>` for users): an id means nothing without its platform. */
+const qualifiedId = (what: 'user' | 'channel') =>
+  z
+    .string()
+    .min(1)
+    .max(300)
+    .superRefine((v, ctx) => {
+      const q = parseQualifiedId(v, what);
+      if (typeof q === 'string') ctx.addIssue({ code: 'custom', message: q });
+    });
 /** One value, or a list of which any may match. */
 const oneOrMany = <T extends z.ZodType>(t: T) => z.union([t, z.array(t).min(1).max(100)]);
 const claimValue = z.union([z.string().max(1024), z.number(), z.boolean()]);
@@ -26,10 +37,16 @@ export const ruleMatchSchema = z
   .strictObject({
     platform: oneOrMany(platformSchema).optional(),
     botId: oneOrMany(id).optional(),
-    /** The group / channel id, or the conversation id (a direct chat, an API conversation). */
-    channel: oneOrMany(id).optional(),
-    /** The platform user id, or our own user id (user_identities). */
-    user: oneOrMany(id).optional(),
+    /**
+     * The group / channel id, or the conversation id, with its platform: `slack:C456`,
+     * `telegram:-1001234`. A web or API conversation id (`web:conv-1`) is chosen by the client.
+     */
+    channel: oneOrMany(qualifiedId('channel')).optional(),
+    /**
+     * The sender, with its platform: `slack:U123` (verified by the platform), `web:alice` (a claim
+     * of a web client), or `internal:<uuid>` (our own user id, known only on verified platforms).
+     */
+    user: oneOrMany(qualifiedId('user')).optional(),
     group: z.enum(['direct', 'group']).optional(),
     /** A regular expression tested against the message text, e.g. `^#(urgent|important)`. */
     text: z.string().min(1).max(MAX_PATTERN_CHARS).optional(),
@@ -52,6 +69,22 @@ export const ruleMatchSchema = z
   .refine((m) => m.minChars === undefined || m.maxChars === undefined || m.minChars <= m.maxChars, {
     message: 'minChars must not exceed maxChars',
     path: ['minChars'],
+  })
+  .superRefine((m, ctx) => {
+    // A condition that can never hold is a mistake, not a rule: say so instead of storing it.
+    const platforms = m.platform === undefined ? undefined : [m.platform].flat();
+    for (const what of ['user', 'channel'] as const) {
+      for (const v of [m[what] ?? []].flat()) {
+        const q = parseQualifiedId(v, what);
+        if (typeof q !== 'string' && !canMatchOn(q, platforms)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [what],
+            message: `${what} "${v}" can never match: the rule is limited to platform ${platforms?.join(', ')}`,
+          });
+        }
+      }
+    }
   });
 export type RuleMatch = z.infer<typeof ruleMatchSchema>;
 
@@ -120,6 +153,14 @@ const profileFields = {
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'skill: a skill name (letters, digits, _ . -)')
     .nullable(),
+  /**
+   * Skills this profile allows: only these are matched by their triggers here, and only they
+   * bring their handler and local tools. `skill`, when set, is allowed too. None by default.
+   */
+  skills: z
+    .array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'skills: skill names (letters, digits, _ . -)'))
+    .max(100)
+    .refine((t) => new Set(t).size === t.length, 'skills: each skill once'),
   knowledge: z.boolean(),
   /** Seconds a cached answer is served for identical prompts; null or 0: no cache. */
   cacheTtlSeconds: z
@@ -139,6 +180,7 @@ export const profileInputSchema = z.strictObject({
   modelChain: profileFields.modelChain.default(null),
   tools: profileFields.tools.default([]),
   skill: profileFields.skill.default(null),
+  skills: profileFields.skills.default([]),
   knowledge: profileFields.knowledge.default(false),
   cacheTtlSeconds: profileFields.cacheTtlSeconds.default(null),
 });

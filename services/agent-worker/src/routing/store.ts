@@ -30,6 +30,7 @@ interface RuleRow {
   name: string;
   match: unknown;
   target: unknown;
+  disabled_reason: string | null;
   updated_at: Date;
 }
 
@@ -40,13 +41,17 @@ interface ProfileRow {
   model_chain: string | null;
   tools: string[];
   skill: string | null;
+  skills: string[] | null;
   knowledge: boolean;
   cache_ttl_seconds: number | null;
   updated_at: Date;
 }
 
-/** A rule as stored, with `problem` set when it no longer passes validation (edited by hand). */
-export type StoredRule = RoutingRule & { problem?: string };
+/**
+ * A rule as stored, with `problem` set when it no longer passes validation (edited by hand, or
+ * written under older rules), and `disabledReason` when a migration switched it off.
+ */
+export type StoredRule = RoutingRule & { problem?: string; disabledReason?: string };
 
 function invalid(error: z.ZodError): RoutingError {
   return new RoutingError(RoutingErrorCode.invalid, z.prettifyError(error).replaceAll('\n', '; '));
@@ -73,13 +78,15 @@ export function ruleFromRow(r: RuleRow): StoredRule {
     enabled: r.enabled,
     name: r.name,
     updatedAt: r.updated_at,
+    ...(r.disabled_reason ? { disabledReason: r.disabled_reason } : {}),
   };
   try {
     const { match, target } = validateRule(r.match, r.target);
     return { ...base, match, target };
   } catch (err) {
     // Shown as stored, so an operator can see and fix it; the router skips it.
-    return { ...base, match: r.match, target: r.target, problem: (err as Error).message } as StoredRule;
+    const problem = [r.disabled_reason, (err as Error).message].filter(Boolean).join(' — ');
+    return { ...base, match: r.match, target: r.target, problem } as StoredRule;
   }
 }
 
@@ -92,6 +99,7 @@ export function profileFromRow(r: ProfileRow): StoredProfile | { name: string; p
     modelChain: r.model_chain,
     tools: r.tools,
     skill: r.skill,
+    skills: r.skills ?? [],
     knowledge: r.knowledge,
     cacheTtlSeconds: r.cache_ttl_seconds,
   });
@@ -99,9 +107,9 @@ export function profileFromRow(r: ProfileRow): StoredProfile | { name: string; p
   return { ...parsed.data, updatedAt: r.updated_at };
 }
 
-const RULE_COLUMNS = 'id, position, enabled, name, match, target, updated_at';
+const RULE_COLUMNS = 'id, position, enabled, name, match, target, disabled_reason, updated_at';
 const PROFILE_COLUMNS =
-  'name, description, system_prompt, model_chain, tools, skill, knowledge, cache_ttl_seconds, updated_at';
+  'name, description, system_prompt, model_chain, tools, skill, skills, knowledge, cache_ttl_seconds, updated_at';
 
 /**
  * Reads and writes routing rules and agent profiles, validating everything before it is written.
@@ -175,7 +183,8 @@ export class RoutingStore {
       );
       const row = cur.rows[0];
       if (!row) throw new RoutingError(RoutingErrorCode.notFound, `no routing rule ${id}`);
-      // The merged rule must be valid as a whole, even when the stored one was not.
+      // The merged rule must be valid as a whole, even when the stored one was not; once it is, the
+      // reason a migration disabled it no longer applies.
       const { match, target } = validateRule(p.match ?? row.match, p.target ?? row.target);
       const position = p.position ?? row.position;
       if (position < row.position) {
@@ -191,7 +200,7 @@ export class RoutingStore {
       }
       const r = await c.query<RuleRow>(
         `UPDATE routing_rules SET position = $2, enabled = $3, name = $4, match = $5, target = $6,
-         updated_at = now() WHERE id = $1 RETURNING ${RULE_COLUMNS}`,
+         disabled_reason = NULL, updated_at = now() WHERE id = $1 RETURNING ${RULE_COLUMNS}`,
         [
           row.id,
           position,
@@ -231,7 +240,7 @@ export class RoutingStore {
     const r = await this.pool
       .query<ProfileRow>(
         `INSERT INTO agent_profiles (name, description, system_prompt, model_chain, tools, skill, knowledge,
-         cache_ttl_seconds) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         cache_ttl_seconds, skills) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          ON CONFLICT (name) DO NOTHING RETURNING ${PROFILE_COLUMNS}`,
         [
           p.name,
@@ -242,6 +251,7 @@ export class RoutingStore {
           p.skill,
           p.knowledge,
           p.cacheTtlSeconds,
+          p.skills,
         ],
       )
       .catch(translateDbError);
@@ -260,6 +270,7 @@ export class RoutingStore {
       modelChain: 'model_chain',
       tools: 'tools',
       skill: 'skill',
+      skills: 'skills',
       knowledge: 'knowledge',
       cacheTtlSeconds: 'cache_ttl_seconds',
     } as const;
