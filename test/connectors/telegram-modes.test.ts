@@ -1,9 +1,10 @@
 import amqplib from 'amqplib';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PairingStore } from '../../packages/connector/src/pairing-store.ts';
 import { spawnService } from '../../scripts/lib/spawn-service.ts';
 import type { FakeLlm } from '../fakes/llm/server.ts';
-import { TelegramUpdates } from '../fakes/telegram/harness.ts';
+import { numericId, TelegramUpdates } from '../fakes/telegram/harness.ts';
 import { type FakeTelegram, startFakeTelegram } from '../fakes/telegram/server.ts';
 import { startConnectorTestbed, stopConnectorTestbed } from '../support/connector-testbed.ts';
 import { AMQP_URL, waitFor } from '../support/infra.ts';
@@ -67,6 +68,11 @@ describe('telegram connector: polling, commands, files', () => {
   });
 
   it('answers chat commands from the worker itself, on the platform', async () => {
+    // Paired: under STRANGER_MODE=open a stranger's /whoami shows nothing internal (test/hostile).
+    await new PairingStore(db).pair(
+      { platform: 'telegram', externalId: String(numericId('curious')) },
+      'ops',
+    );
     tg.pushUpdate(updates.message({ chat: 'direct', userId: 'curious', text: '/whoami' }));
     const reply = await replyContaining('on telegram');
     expect(reply.text).toMatch(/Your Switchboard id is <code>[0-9a-f-]{36}<\/code>/);

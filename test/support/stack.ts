@@ -55,6 +55,9 @@ export class TestStack {
       OUTBOX_POLL_MS: '500',
       LEASE_INTERVAL_MS: '200',
       SHUTDOWN_TIMEOUT_MS: '15000',
+      // Connector suites test the message path with fresh accounts; stranger policy (the appliance
+      // defaults to verification_code) has its own suites, which set STRANGER_MODE themselves.
+      STRANGER_MODE: 'open',
       ...this.o.env,
     };
   }

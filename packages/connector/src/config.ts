@@ -33,7 +33,7 @@ export const connectorConfigShape = {
    */
   ALLOWED_USERS: csv,
   /** How users who are neither allowlisted nor paired are treated: `open`, `verification_code`, `direct_block`. */
-  STRANGER_MODE: z.enum(['open', 'verification_code', 'direct_block']).default('open'),
+  STRANGER_MODE: z.enum(['open', 'verification_code', 'direct_block']).default('verification_code'),
   /** How long a pairing code (and its request) stays valid. */
   PAIRING_CODE_TTL_S: z.coerce.number().int().min(1).max(604_800).default(600),
   /** Wrong codes before the user is blocked. */

@@ -148,7 +148,7 @@ export class InboundPipeline {
       platform: this.o.platform,
       botId,
       conversationId: msg.conversationId,
-      user: { id: msg.user.id, name: msg.user.name, internalId },
+      user: { id: msg.user.id, name: msg.user.name, internalId, admitted: gate.admitted },
       text: text.length > 0 ? text : describeAttachments(stored),
       attachments: stored,
       replyTo: msg.replyTo,

@@ -109,9 +109,10 @@ describe('stranger gate and pairing store (PostgreSQL)', () => {
   it('open mode: everyone passes; with an allowlist, others are refused as before', async () => {
     expect(await send(gate({ mode: 'open', allowedUsers: [] }), newUser('anyone'), 'hi')).toEqual({
       action: 'pass',
+      admitted: 'open',
     });
     const g = gate({ mode: 'open' });
-    expect(await send(g, 'friend', 'hi')).toEqual({ action: 'pass' });
+    expect(await send(g, 'friend', 'hi')).toEqual({ action: 'pass', admitted: 'allowlisted' });
     const stranger = newUser('stranger');
     expect(await send(g, stranger, 'hi')).toEqual({ action: 'refuse', notice: PairingNotices.notAllowed });
     expect(await requestOf(stranger)).toBeUndefined();
@@ -125,9 +126,9 @@ describe('stranger gate and pairing store (PostgreSQL)', () => {
       notice: PairingNotices.notAllowed,
     });
     expect(await requestOf(stranger)).toBeUndefined();
-    expect(await send(g, 'friend', 'hello')).toEqual({ action: 'pass' });
+    expect(await send(g, 'friend', 'hello')).toEqual({ action: 'pass', admitted: 'allowlisted' });
     await store.pair({ platform: 'telegram', externalId: stranger }, 'carol');
-    expect(await send(g, stranger, 'and now?')).toEqual({ action: 'pass' });
+    expect(await send(g, stranger, 'and now?')).toEqual({ action: 'pass', admitted: 'paired' });
     expect(gate({ mode: 'direct_block', allowedUsers: [] }).describe().level).toBe('warn');
     expect(g.describe()).toEqual({ level: 'info', message: 'stranger mode: direct_block' });
   });
@@ -135,7 +136,7 @@ describe('stranger gate and pairing store (PostgreSQL)', () => {
   it('verification_code: a stranger gets a request, not the code; the code goes to the operators only', async () => {
     const g = gate();
     const user = newUser('newcomer');
-    expect(await send(g, 'friend', 'allowlisted')).toEqual({ action: 'pass' });
+    expect(await send(g, 'friend', 'allowlisted')).toEqual({ action: 'pass', admitted: 'allowlisted' });
     const first = await send(g, user, 'hello, can you help?');
     const req = await requestOf(user);
     expect(first).toEqual({ action: 'refuse', notice: PairingNotices.opened(req.id, 'about 10 minutes') });
@@ -177,14 +178,14 @@ describe('stranger gate and pairing store (PostgreSQL)', () => {
       (await pool.query('SELECT approved_by FROM paired_users WHERE external_id = $1', [user])).rows,
     ).toEqual([{ approved_by: 'code' }]);
     expect(await requestOf(user)).toMatchObject({ status: 'approved', decided_by: 'code' });
-    expect(await send(g, user, 'what is the disk usage?')).toEqual({ action: 'pass' });
+    expect(await send(g, user, 'what is the disk usage?')).toEqual({ action: 'pass', admitted: 'paired' });
     // The platform retries the code message after the pairing: the same answer, not the model.
     expect(await send(g, user, code, { id: codeMessage })).toEqual({
       action: 'refuse',
       notice: PairingNotices.paired,
     });
     // A paired user may send six digits as a question.
-    expect(await send(g, user, '123456')).toEqual({ action: 'pass' });
+    expect(await send(g, user, '123456')).toEqual({ action: 'pass', admitted: 'paired' });
   });
 
   it('wrong codes count once per message and block the user after the last attempt', async () => {
@@ -272,7 +273,7 @@ describe('stranger gate and pairing store (PostgreSQL)', () => {
     const approved = await store.approve((await requestOf(user)).id, 'dave');
     expect(approved).toMatchObject({ status: 'approved', decidedBy: 'admin:dave' });
     expect(await blockOf(user)).toBeUndefined();
-    expect(await send(g, user, 'thanks')).toEqual({ action: 'pass' });
+    expect(await send(g, user, 'thanks')).toEqual({ action: 'pass', admitted: 'paired' });
   });
 
   it('admin: approve and deny by id, with clear errors that change nothing', async () => {
@@ -315,7 +316,7 @@ describe('stranger gate and pairing store (PostgreSQL)', () => {
       reason: 'not_pending',
       statusCode: 409,
     });
-    expect(await send(g, alice, 'now?')).toEqual({ action: 'pass' });
+    expect(await send(g, alice, 'now?')).toEqual({ action: 'pass', admitted: 'paired' });
     expect((await store.listPaired()).find((p) => p.externalId === alice)).toMatchObject({
       approvedBy: 'admin:carol',
     });

@@ -33,8 +33,11 @@ export type PairingEvent =
   | 'refused';
 
 export type GateDecision =
-  /** A known user: the message goes on to the agents. */
-  | { action: 'pass' }
+  /**
+   * The message goes on to the agents, saying why: a known user (`allowlisted`, `paired`) or a
+   * stranger let in by STRANGER_MODE=open, to whom the agents show nothing internal.
+   */
+  | { action: 'pass'; admitted: 'allowlisted' | 'paired' | 'open' }
   /** Not for the bot (a stranger's group chatter): dropped silently. */
   | { action: 'ignore' }
   /** Stopped here; the user is told `notice` when there is one (refusals are rate-limited). */
@@ -73,7 +76,7 @@ function roughly(seconds: number): string {
   return hours === 1 ? 'about an hour' : `about ${hours} hours`;
 }
 
-const PASS: GateDecision = { action: 'pass' };
+const pass = (admitted: 'allowlisted' | 'paired' | 'open'): GateDecision => ({ action: 'pass', admitted });
 
 /**
  * Decides, before anything is published, whether a message's sender may reach the agents. Only
@@ -106,9 +109,14 @@ export class StrangerGate {
 
   async admit(msg: NormalizedMessage, ctx: GateContext): Promise<GateDecision> {
     const user = msg.user.id;
-    if (this.allowed.has(user)) return PASS;
+    if (this.allowed.has(user)) return pass('allowlisted');
     if (this.o.mode === 'open') {
-      if (this.allowed.size === 0) return PASS;
+      if (this.allowed.size === 0) {
+        // Everyone passes, but a paired user is still told apart from a stranger: the agents show
+        // strangers nothing internal.
+        const s = await this.d.store.standing(this.o.platform, user);
+        return pass(s.paired ? 'paired' : 'open');
+      }
       this.d.log.warn('message from a user not on the allowlist refused', this.fields(ctx, msg));
       return this.refuse('refused', PairingNotices.notAllowed);
     }
@@ -123,7 +131,7 @@ export class StrangerGate {
       if (earlier) return this.replayAttempt(earlier);
     }
     const s = await store.standing(this.o.platform, msg.user.id);
-    if (s.paired) return PASS;
+    if (s.paired) return pass('paired');
     // In a group that answers everything, a stranger's chatter is neither a request to be let in
     // nor worth a refusal in front of everyone.
     if (msg.chatType === 'group' && !msg.addressedToBot) return { action: 'ignore' };

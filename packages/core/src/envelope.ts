@@ -37,6 +37,12 @@ export const userSchema = z.object({
   name: z.string().max(256).optional(),
   /** Our own id for this person (user_identities), set by connectors. */
   internalId: z.uuid().optional(),
+  /**
+   * Why a connector let this user through: on its ALLOWED_USERS, paired, or only because
+   * STRANGER_MODE=open lets everyone in (a stranger). Set by connectors; unset on web and API
+   * messages, whose clients hold an API credential.
+   */
+  admitted: z.enum(['allowlisted', 'paired', 'open']).optional(),
 });
 
 /** Where a platform message was said: a direct chat or a group, and in which thread. */

@@ -28,11 +28,14 @@ export function parseCommand(text: string): ParsedCommand | undefined {
 export function helpText(o: {
   skills: Array<{ name: string; description: string }>;
   tools: string[];
+  /** For strangers: the commands only, not what this route may do. */
+  hideTools?: boolean;
 }): string {
   const lines = ['**Commands**', ...Object.entries(COMMANDS).map(([n, d]) => `- \`/${n}\` — ${d}`)];
   if (o.skills.length > 0) {
     lines.push('', '**Skills**', ...o.skills.map((s) => `- **${s.name}** — ${s.description}`));
   }
+  if (o.hideTools) return lines.join('\n');
   lines.push(
     '',
     o.tools.length > 0 ? `**Tools I may use here:** ${o.tools.join(', ')}` : 'No tools are enabled here.',
