@@ -16,6 +16,7 @@ import type { TokenUsage } from '../limits/token-usage.ts';
 import { usageUserId } from '../limits/token-usage.ts';
 import type { ModelSpec } from '../models/chain-spec.ts';
 import type { ChatMessage } from '../models/provider.ts';
+import { isStranger } from '../routing/identity.ts';
 import type { AgentProfile } from '../routing/profile.ts';
 import type { RouteDecision, Router } from '../routing/router.ts';
 import type { SkillRegistry } from '../skills/registry.ts';
@@ -28,6 +29,11 @@ import type { ConversationSettings } from './conversation-settings.ts';
 export const APOLOGY =
   'Sorry — I could not get an answer from any of my models just now. Your message was received; please try again in a moment.';
 export const RESET_REPLY = 'Conversation reset. I have forgotten our earlier messages in this chat.';
+/** What a stranger hears instead of ids, routes, models or tools: nothing they could map the setup with. */
+export const STRANGER_DETAILS_REPLY =
+  'Sorry, I share details about this assistant only with approved users. Ask your administrator if you need them.';
+/** Commands whose answer describes the setup (ids, routes, models, tools). */
+const REVEALING: ReadonlySet<keyof typeof COMMANDS> = new Set(['status', 'whoami', 'model']);
 
 export interface AgentReply {
   text: string;
@@ -279,6 +285,8 @@ export class Agent {
       route: decision.route,
       outcome: 'command' as const,
     };
+    const stranger = isStranger(env);
+    if (stranger && REVEALING.has(name)) return { ...base, text: STRANGER_DETAILS_REPLY };
     const profile = decision.action === 'agent' ? decision.profile : undefined;
     switch (name) {
       case 'reset':
@@ -286,10 +294,12 @@ export class Agent {
       case 'help':
         return {
           ...base,
-          text: helpText({
-            skills: this.d.skills.list().map((s) => ({ name: s.name, description: s.description })),
-            tools: profile?.tools ?? [],
-          }),
+          text: stranger
+            ? helpText({ skills: [], tools: [], hideTools: true })
+            : helpText({
+                skills: this.d.skills.list().map((s) => ({ name: s.name, description: s.description })),
+                tools: profile?.tools ?? [],
+              }),
         };
       case 'model': {
         const models = (profile?.modelChain ?? []).map(modelLabel);
