@@ -106,7 +106,7 @@ export async function render(ctx) {
       field(
         'Match (JSON)',
         match,
-        'platform, botId, channel, user, group ("direct"/"group"), text (a regular expression), textFlags, minChars, maxChars, intent, claims; {} matches every message',
+        'platform, botId, channel and user (with their platform: "slack:C456", "slack:U123", "internal:<uuid>"), group ("direct"/"group"), text (a regular expression), textFlags, minChars, maxChars, intent, claims; {} matches every message',
       ),
       h('div.row', field('Send to', kind), field('Profile', profile), field('Reply', replyText)),
       h('div.row', submitBtn, cancel),
