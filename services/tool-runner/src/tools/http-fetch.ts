@@ -40,6 +40,12 @@ const FORBIDDEN_HEADERS = new Set([
   'proxy-authorization',
   'proxy-connection',
 ]);
+/**
+ * What may follow a redirect to another origin: the headers that describe the client and what it
+ * accepts, nothing that could identify or authorise it. An allowlist, because credential headers
+ * have no fixed names (`x-api-key`, `private-token`, `x-auth-token`, …).
+ */
+const CROSS_ORIGIN_HEADERS = new Set(['accept', 'accept-language', 'accept-encoding', 'user-agent']);
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const TEXTUAL =
   /^(text\/|application\/([\w.+-]*\+)?(json|xml|javascript|x-www-form-urlencoded|yaml|x-yaml|toml|csv)\b|image\/svg\+xml)/i;
@@ -151,10 +157,13 @@ export class HttpFetchTool implements Tool<typeof httpFetchArgs> {
           body = undefined;
           delete headers['content-type'];
         }
-        // As browsers do: credentials set for one origin are not handed to another.
+        // Headers set for one origin are not handed to another (and stay dropped if a later hop
+        // comes back); the body's content-type goes along only with the body (307/308).
         if (next.origin !== url.origin) {
-          delete headers.authorization;
-          delete headers.cookie;
+          for (const name of Object.keys(headers)) {
+            const keep = CROSS_ORIGIN_HEADERS.has(name) || (name === 'content-type' && body !== undefined);
+            if (!keep) delete headers[name];
+          }
         }
         hops.push(next.href);
         url = next;
