@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import {
+  AdminTokenStore,
   Broker,
   bootstrapSecrets,
   brokerOptions,
+  consoleAuthenticator,
   createLogger,
   createMetricsRegistry,
   createPool,
@@ -41,7 +43,7 @@ import { toolLoopSettings } from './tools/config.ts';
 import { toolCallRoutes } from './tools/routes.ts';
 import { ToolCallStore } from './tools/tool-call-store.ts';
 import { Toolbox } from './tools/toolbox.ts';
-import type { ToolCallRecord, ToolCallStatus } from './tools/types.ts';
+import type { ToolCallRecord, ToolCallStart, ToolCallStatus } from './tools/types.ts';
 import { TurnProcessor } from './turn.ts';
 
 runMain('agent-worker', async () => {
@@ -100,6 +102,7 @@ runMain('agent-worker', async () => {
       systemPrompt: cfg.SYSTEM_PROMPT,
       modelChain: cfg.MODEL_CHAIN,
       tools: cfg.DEFAULT_PROFILE_TOOLS,
+      skills: cfg.DEFAULT_PROFILE_SKILLS,
       knowledge: cfg.DEFAULT_PROFILE_KNOWLEDGE,
     },
     reloadIntervalMs: cfg.ROUTING_RELOAD_MS,
@@ -149,6 +152,7 @@ runMain('agent-worker', async () => {
     settings: toolLoopSettings(cfg),
     log,
     record: (caller: ToolCaller, calls: ToolCallRecord[]) => toolCalls.record(caller, calls),
+    start: (caller: ToolCaller, call: ToolCallStart) => toolCalls.start(caller, call),
     hooks: {
       onToolCall: (tool: string, status: ToolCallStatus, seconds: number) =>
         m.toolCalls.observe({ tool, status }, seconds),
@@ -224,16 +228,11 @@ runMain('agent-worker', async () => {
       broker: broker.readiness,
       database: () => pingDatabase(pool),
     },
+    // The console's tokens and roles: the same credentials and audit log as every other change.
+    access: { authenticators: [consoleAuthenticator(new AdminTokenStore(pool))] },
   });
-  if (cfg.ADMIN_TOKEN) {
-    await http.register(knowledgeRoutes, {
-      kb,
-      adminToken: cfg.ADMIN_TOKEN,
-      maxDocumentBytes: cfg.KB_MAX_DOCUMENT_BYTES,
-      log,
-    });
-    await http.register(toolCallRoutes, { calls: toolCalls, adminToken: cfg.ADMIN_TOKEN });
-  }
+  await http.register(knowledgeRoutes, { kb, pool, maxDocumentBytes: cfg.KB_MAX_DOCUMENT_BYTES, log });
+  await http.register(toolCallRoutes, { calls: toolCalls });
   const address = await http.listen({ host: cfg.HTTP_HOST, port: cfg.HTTP_PORT });
   relay.start();
   const skillServer =

@@ -25,55 +25,60 @@ export function registerAlertsRoute(
       'no robot configured: alerts are only visible in Alertmanager until WECOM_ROBOT_URL or DINGTALK_ROBOT_URL is set',
     );
   }
-  app.post<{ Params: { target: string } }>('/alerts/:target', async (req, reply) => {
-    const target = req.params.target as RobotName;
-    const robot = robots.get(target);
-    if (!robot && target in renderers) {
-      // Alertmanager's config names both robots; one the operator has not set up is not an error
-      // worth retrying forever, but it must not look like a delivery either.
-      metrics.skipped.inc({ target });
-      log.warn(`alert notification skipped: no ${target} robot configured`, {
-        labels: { robot: target },
-      });
-      return reply.status(200).send({ status: 'skipped', target, reason: `no ${target} robot configured` });
-    }
-    if (!robot) {
-      return reply
-        .status(404)
-        .send(
-          errorBody(
-            ErrorCodes.NOT_FOUND,
-            `no robot configured for "${req.params.target}" (configured: ${[...robots.keys()].join(', ')})`,
-          ),
+  app.post<{ Params: { target: string } }>(
+    '/alerts/:target',
+    // NOTE: Alertmanager sends no credential today; a forged alert can page, never read or change.
+    { config: { access: { public: 'Alertmanager webhook on the internal network' } } },
+    async (req, reply) => {
+      const target = req.params.target as RobotName;
+      const robot = robots.get(target);
+      if (!robot && target in renderers) {
+        // Alertmanager's config names both robots; one the operator has not set up is not an error
+        // worth retrying forever, but it must not look like a delivery either.
+        metrics.skipped.inc({ target });
+        log.warn(`alert notification skipped: no ${target} robot configured`, {
+          labels: { robot: target },
+        });
+        return reply.status(200).send({ status: 'skipped', target, reason: `no ${target} robot configured` });
+      }
+      if (!robot) {
+        return reply
+          .status(404)
+          .send(
+            errorBody(
+              ErrorCodes.NOT_FOUND,
+              `no robot configured for "${req.params.target}" (configured: ${[...robots.keys()].join(', ')})`,
+            ),
+          );
+      }
+      const parsed = alertmanagerPayloadSchema.safeParse(req.body);
+      if (!parsed.success) {
+        throw new SwitchboardError(
+          ErrorCodes.BAD_REQUEST,
+          `not an Alertmanager webhook payload: ${describeIssue(parsed.error)}`,
+          {
+            statusCode: 400,
+          },
         );
-    }
-    const parsed = alertmanagerPayloadSchema.safeParse(req.body);
-    if (!parsed.success) {
-      throw new SwitchboardError(
-        ErrorCodes.BAD_REQUEST,
-        `not an Alertmanager webhook payload: ${describeIssue(parsed.error)}`,
-        {
-          statusCode: 400,
-        },
-      );
-    }
-    const payload = parsed.data;
-    for (const a of payload.alerts) metrics.received.inc({ target, status: a.status });
-    const rendered = describeGroup(payload);
-    try {
-      await robot.send(renderers[target](rendered));
-    } catch (err) {
-      metrics.failed.inc({ target });
-      log.error('alert notification given up', {
-        error: { message: errorMessage(err) },
-        labels: { robot: target, alert_title: rendered.title, group_key: payload.groupKey },
-      });
-      return reply
-        .status(502)
-        .send(errorBody(ErrorCodes.PLATFORM_API_FAILED, `${target} robot did not accept the notification`));
-    }
-    metrics.sent.inc({ target });
-    log.info('alert notification sent', { labels: { robot: target, alert_title: rendered.title } });
-    return reply.status(200).send({ status: 'sent', target });
-  });
+      }
+      const payload = parsed.data;
+      for (const a of payload.alerts) metrics.received.inc({ target, status: a.status });
+      const rendered = describeGroup(payload);
+      try {
+        await robot.send(renderers[target](rendered));
+      } catch (err) {
+        metrics.failed.inc({ target });
+        log.error('alert notification given up', {
+          error: { message: errorMessage(err) },
+          labels: { robot: target, alert_title: rendered.title, group_key: payload.groupKey },
+        });
+        return reply
+          .status(502)
+          .send(errorBody(ErrorCodes.PLATFORM_API_FAILED, `${target} robot did not accept the notification`));
+      }
+      metrics.sent.inc({ target });
+      log.info('alert notification sent', { labels: { robot: target, alert_title: rendered.title } });
+      return reply.status(200).send({ status: 'sent', target });
+    },
+  );
 }

@@ -1,5 +1,7 @@
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import {
+  type Authenticator,
+  bearerToken,
   createServiceHttp,
   ErrorCodes,
   type Logger,
@@ -12,11 +14,20 @@ import type { BackupJob } from './backup-job.ts';
 import { BackupErrorCode, isBackupError } from './errors.ts';
 import type { BackupStore } from './store.ts';
 
-function tokenMatches(header: string | undefined, token: string): boolean {
-  const given = Buffer.from(/^Bearer (.+)$/.exec(header ?? '')?.[1] ?? '');
-  const want = Buffer.from(token);
-  return given.length === want.length && timingSafeEqual(given, want);
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/** BACKUP_TOKEN as a service credential; digests compared, so neither length nor prefix leaks. */
+function backupTokenAuthenticator(token: string): Authenticator {
+  const want = digest(token);
+  return async (req) => {
+    const given = bearerToken(req);
+    if (given === undefined) return null;
+    if (!timingSafeEqual(digest(given), want))
+      throw new SwitchboardError(ErrorCodes.UNAUTHORIZED, 'invalid backup token', { statusCode: 401 });
+    return { kind: 'service', id: 'backup-token', name: 'BACKUP_TOKEN', via: 'bearer' };
+  };
 }
+const backupCaller = { config: { access: { caller: ['service'] as const } } };
 
 export function buildApp(o: {
   token: string;
@@ -31,17 +42,11 @@ export function buildApp(o: {
     log: o.log,
     registry: o.registry,
     readiness: { ...o.readiness, 'backup dir': () => o.store.ensureRoot() },
-  });
-  app.addHook('onRequest', async (req) => {
-    if (!req.url.startsWith('/backups')) return;
-    if (!tokenMatches(req.headers.authorization, o.token))
-      throw new SwitchboardError(ErrorCodes.UNAUTHORIZED, 'a valid bearer token is required', {
-        statusCode: 401,
-      });
+    access: { authenticators: [backupTokenAuthenticator(o.token)] },
   });
 
   // NOTE: answers when the backup is on disk, so a caller (an upgrade script) can rely on it.
-  app.post('/backups', async (_req, reply) => {
+  app.post('/backups', backupCaller, async (_req, reply) => {
     try {
       const { manifest, deleted } = await o.job.run('http');
       return reply.status(201).send({ id: manifest.id, manifest, deleted });
@@ -53,6 +58,6 @@ export function buildApp(o: {
       throw err;
     }
   });
-  app.get('/backups', async () => ({ backups: await o.store.list() }));
+  app.get('/backups', backupCaller, async () => ({ backups: await o.store.list() }));
   return app;
 }

@@ -24,6 +24,9 @@ export function registerCallbackRoute(http: FastifyInstance, o: CallbackRouteOpt
   http.post(
     CALLBACK_PATH,
     {
+      config: {
+        access: { verifiedBy: "DingTalk's timestamp+HMAC signature, checked before the body is read" },
+      },
       onRequest: async (req, reply) => {
         try {
           verifyCallback(req.headers, o.appSecret());

@@ -110,7 +110,8 @@ export class TelegramAdapter implements PlatformAdapter {
 
   private registerWebhook(sink: InboundSink, http: AdapterStartContext['http']): void {
     const expected = Buffer.from(this.cfg.TELEGRAM_WEBHOOK_SECRET ?? '');
-    http.post(WEBHOOK_PATH, async (req, reply) => {
+    const access = { verifiedBy: "Telegram's secret-token header, checked before the update is read" };
+    http.post(WEBHOOK_PATH, { config: { access } }, async (req, reply) => {
       const given = Buffer.from(String(req.headers['x-telegram-bot-api-secret-token'] ?? ''));
       if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
         throw new SignatureError('telegram webhook: missing or wrong X-Telegram-Bot-Api-Secret-Token');

@@ -10,7 +10,7 @@ import {
   type ReadinessCheck,
 } from '@switchboard/core';
 import type { WebSocket } from 'ws';
-import { TokenAuth } from './auth.ts';
+import { apiClientAuthenticator, TokenAuth } from './auth.ts';
 import type { WebConfig } from './config.ts';
 import { Intake } from './intake.ts';
 import { JwtVerifier } from './jwt.ts';
@@ -34,7 +34,9 @@ export async function buildApp(
     readiness?: Record<string, ReadinessCheck>;
   },
 ) {
+  const auth = new TokenAuth(cfg.API_TOKENS, JwtVerifier.fromConfig(cfg));
   const app = createServiceHttp({
+    access: { authenticators: [apiClientAuthenticator(auth)] },
     log: d.log,
     registry: d.registry,
     readiness: {
@@ -50,7 +52,6 @@ export async function buildApp(
     'platform',
     'outcome',
   ]);
-  const auth = new TokenAuth(cfg.API_TOKENS, JwtVerifier.fromConfig(cfg));
   const intake = new Intake(
     d.broker,
     d.log,

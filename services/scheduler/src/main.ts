@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { PairingStore } from '@switchboard/connector';
 import {
   Broker,
   bootstrapSecrets,
@@ -15,6 +16,7 @@ import {
   startLogShipper,
   ToolRpcClient,
 } from '@switchboard/core';
+import { createGuardedAgent, EgressPolicy } from '@switchboard/egress';
 import { buildModels, ModelChain } from '../../agent-worker/src/models/chain.ts';
 import { PgListener } from '../../agent-worker/src/routing/pg-listener.ts';
 import { watchFolder } from '../../agent-worker/src/skills/folder-watch.ts';
@@ -26,7 +28,7 @@ import { createReloader } from './run/reloader.ts';
 import { WorkflowQueue } from './run/workflow-queue.ts';
 import { RunStore } from './store/run-store.ts';
 import { WorkflowStore } from './store/workflow-store.ts';
-import { registerWorkflowRoutes } from './triggers/http-routes.ts';
+import { registerWorkflowRoutes, workflowAuthenticator } from './triggers/http-routes.ts';
 import { MessageTrigger } from './triggers/message-trigger.ts';
 import { RunRequests } from './triggers/run-requests.ts';
 import { WorkflowRegistry } from './workflow/registry.ts';
@@ -83,10 +85,18 @@ runMain('scheduler', async () => {
   const reload = createReloader(workflows, queue, metrics, log);
   await reload();
 
+  // The tool-runner's egress policy and guarded agent: http steps reach what http_fetch may reach.
+  const egress = new EgressPolicy(cfg.EGRESS_ALLOWLIST, 5_000, 'workflow http steps');
+  const agent = createGuardedAgent(egress, { connectTimeoutMs: Math.min(10_000, cfg.STEP_TIMEOUT_MS) });
   const runner = new WorkflowRunner({
     registry: workflows,
     runs,
-    deps: { tools, models, skills, httpMaxBytes: cfg.HTTP_STEP_MAX_BYTES },
+    deps: {
+      tools,
+      models,
+      skills,
+      http: { agent, maxBytes: cfg.HTTP_STEP_MAX_BYTES, maxRedirects: cfg.HTTP_STEP_MAX_REDIRECTS },
+    },
     log,
     metrics,
     stepTimeoutMs: cfg.STEP_TIMEOUT_MS,
@@ -94,7 +104,8 @@ runMain('scheduler', async () => {
   });
   const worker = queue.startWorker(runner.process, cfg.WORKFLOW_CONCURRENCY);
   const requests = new RunRequests(runs, queue, metrics);
-  const messages = new MessageTrigger(broker, workflows, requests, log, {
+  // Who is paired: the connectors' own store, so a stranger to them is a stranger here.
+  const messages = new MessageTrigger(broker, workflows, requests, new PairingStore(pool), log, {
     prefix: cfg.BROKER_PREFIX,
     queueType: cfg.BROKER_QUEUE_TYPE,
     ttlMs: cfg.MESSAGE_TRIGGER_TTL_MS,
@@ -128,6 +139,9 @@ runMain('scheduler', async () => {
       broker: broker.readiness,
       database: () => pingDatabase(pool),
       redis: queue.readiness,
+    },
+    access: {
+      authenticators: [workflowAuthenticator({ token: cfg.WORKFLOW_WEBHOOK_TOKEN, registry: workflows })],
     },
   });
   registerWorkflowRoutes(http, {
@@ -176,6 +190,7 @@ runMain('scheduler', async () => {
     ['close skill client', () => skills.close()],
     ['close broker', () => broker.close()],
     ['close http', () => http.close()],
+    ['close egress agent', () => agent.close()],
     ['close database', () => pool.end()],
     ['stop log shipper', () => shipper.close()],
     ['stop secrets refresh', () => secrets.close()],

@@ -47,8 +47,6 @@ export const knowledgeConfigShape = {
     }),
   KB_EMBEDDINGS_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
   KB_EMBEDDINGS_BATCH: z.coerce.number().int().min(1).max(256).default(32),
-  /** Bearer token of the /admin/knowledge API; unset: the API is not served. */
-  ADMIN_TOKEN: z.string().min(24, 'at least 24 characters (e.g. openssl rand -hex 24)').optional(),
 };
 
 export const knowledgeConfigSchema = z.object(knowledgeConfigShape);

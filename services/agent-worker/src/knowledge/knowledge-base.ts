@@ -50,6 +50,11 @@ export class KnowledgeBase {
     private readonly o: KnowledgeBaseOptions,
   ) {}
 
+  /** The same knowledge base working through `pool`: one open transaction, for an audited change. */
+  on(pool: pg.Pool): KnowledgeBase {
+    return new KnowledgeBase(pool, this.o);
+  }
+
   /** A document sent through the admin API; `type` defaults to what the name's extension says. */
   ingestDocument(name: string, content: string, type?: DocumentType): Promise<IngestResult> {
     const t = type ?? typeFromName(name);

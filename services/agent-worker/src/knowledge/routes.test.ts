@@ -1,4 +1,13 @@
-import { createLogger, createPool, createServiceHttp, ErrorCodes, migrate } from '@switchboard/core';
+import {
+  AdminTokenStore,
+  AuditLog,
+  consoleAuthenticator,
+  createLogger,
+  createPool,
+  createServiceHttp,
+  ErrorCodes,
+  migrate,
+} from '@switchboard/core';
 import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
 import { Registry } from 'prom-client';
@@ -8,8 +17,10 @@ import { KnowledgeBase } from './knowledge-base.ts';
 import { knowledgeRoutes } from './routes.ts';
 
 const log = createLogger('kb-routes-test', 'error');
-const TOKEN = 'kb-admin-token-0123456789abcdef';
-const auth = { authorization: `Bearer ${TOKEN}` };
+// Operators manage the knowledge base with the console's own tokens; viewers read.
+let TOKEN = '';
+let VIEWER = '';
+let auth: { authorization: string } = { authorization: '' };
 const MAX_BYTES = 8 * 1024;
 
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -31,10 +42,21 @@ beforeAll(async () => {
     defaultLimit: 4,
     minScore: 0.15,
   });
-  // The agent-worker's own HTTP server, with its error handler.
-  app = createServiceHttp({ log, registry: new Registry(), readiness: {} });
-  await app.register(knowledgeRoutes, { kb, adminToken: TOKEN, maxDocumentBytes: MAX_BYTES, log });
-  app.get('/other', async () => ({ ok: true }));
+  const tokens = new AdminTokenStore(pool);
+  const mk = async (role: 'operator' | 'viewer') =>
+    (await tokens.create({ name: `kb-${role}`, role, ttlMs: 3_600_000, createdBy: 'test' })).token;
+  TOKEN = await mk('operator');
+  VIEWER = await mk('viewer');
+  auth = { authorization: `Bearer ${TOKEN}` };
+  // The agent-worker's own HTTP server, with its error handler and access hook.
+  app = createServiceHttp({
+    log,
+    registry: new Registry(),
+    readiness: {},
+    access: { authenticators: [consoleAuthenticator(tokens)] },
+  });
+  await app.register(knowledgeRoutes, { kb, pool, maxDocumentBytes: MAX_BYTES, log });
+  app.get('/other', { config: { access: { public: 'a neighbour route' } } }, async () => ({ ok: true }));
   await app.ready();
 });
 
@@ -116,6 +138,32 @@ describe('/admin/knowledge', () => {
       error: { code: ErrorCodes.NOT_FOUND, message: `no knowledge document ${id}` },
     });
     expect((await kb.listDocuments()).map((d) => d.source)).toEqual(['rota']);
+    // Each change was recorded as the operator's token, in the same transaction as the change.
+    const entries = await new AuditLog(pool).list({ actor: 'kb-operator' });
+    expect(entries.map((e) => [e.action, e.target])).toEqual([
+      ['knowledge.delete', 'vpn.md'],
+      ['knowledge.create', 'rota'],
+      ['knowledge.update', 'vpn.md'],
+      ['knowledge.create', 'vpn.md'],
+    ]);
+  });
+
+  it('lets a viewer read but not change, and records nothing for a refused change', async () => {
+    const viewer = { authorization: `Bearer ${VIEWER}` };
+    const before = (await new AuditLog(pool).list()).length;
+    expect((await app.inject({ method: 'GET', url: '/admin/knowledge', headers: viewer })).statusCode).toBe(
+      200,
+    );
+    const add = await app.inject({
+      method: 'POST',
+      url: '/admin/knowledge',
+      headers: viewer,
+      payload: { name: 'a.md', content: 'x' },
+    });
+    expect(add.statusCode).toBe(403);
+    expect(add.json().error.message).toMatch(/operator role/);
+    expect(await count()).toBe(0);
+    expect((await new AuditLog(pool).list()).length).toBe(before);
   });
 
   it('refuses a missing or wrong token with 401 on every route, and touches no other route', async () => {
@@ -203,11 +251,10 @@ describe('/admin/knowledge', () => {
     expect(await count()).toBe(0);
   });
 
-  it('will not serve with a short admin token', async () => {
+  it('will not start a server with a route that declares no access', async () => {
     const other = createServiceHttp({ log, registry: new Registry(), readiness: {} });
-    await expect(
-      other.register(knowledgeRoutes, { kb, adminToken: 'short', maxDocumentBytes: MAX_BYTES, log }).ready(),
-    ).rejects.toMatchObject({ code: ErrorCodes.CONFIG_INVALID });
-    await other.close();
+    other.get('/admin/forgotten', async () => ({ secret: true }));
+    await expect(other.ready()).rejects.toMatchObject({ code: ErrorCodes.ACCESS_UNDECLARED });
+    await other.close().catch(() => {});
   });
 });

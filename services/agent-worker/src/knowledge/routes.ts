@@ -1,20 +1,24 @@
-import { ErrorCodes, type Logger, SwitchboardError } from '@switchboard/core';
+import {
+  auditedChange,
+  caller,
+  ErrorCodes,
+  type Logger,
+  type Pool,
+  SwitchboardError,
+} from '@switchboard/core';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { adminGuard } from '../admin-auth.ts';
 import type { KnowledgeBase } from './knowledge-base.ts';
 import { documentTypeSchema } from './types.ts';
 
 export interface KnowledgeRoutesOptions {
   kb: KnowledgeBase;
-  /** ADMIN_TOKEN: every request must carry `Authorization: Bearer <adminToken>`. */
-  adminToken: string;
+  /** Where changes and their audit rows commit together. */
+  pool: Pool;
   /** Largest document accepted, in bytes (KB_MAX_DOCUMENT_BYTES). */
   maxDocumentBytes: number;
   log: Logger;
 }
-
-export { MIN_ADMIN_TOKEN_CHARS } from '../admin-auth.ts';
 
 const postBodySchema = z.strictObject({
   name: z
@@ -47,19 +51,30 @@ function badRequest(error: z.ZodError): SwitchboardError {
  * - `GET    /admin/knowledge/search` `?q=…&limit=…` → the passages a question would get
  * - `DELETE /admin/knowledge/:id`    204, or 404
  *
- * Usable with `app.register(knowledgeRoutes, opts)` or called directly; the token check is on
- * each route, so it never leaks onto other routes of the server.
+ * Called with the console's tokens and roles (viewers read, operators change), and every change
+ * commits with its audit row, like every other change an operator makes.
  */
 export async function knowledgeRoutes(app: FastifyInstance, o: KnowledgeRoutesOptions): Promise<void> {
-  const requireAdmin = adminGuard(o.adminToken, '/admin/knowledge');
+  const viewer = { config: { access: { role: 'viewer' as const } } };
+  const operator = { config: { access: { role: 'operator' as const } } };
   // JSON escapes can double a document's size on the wire; the exact limit is checked on the content.
   const bodyLimit = o.maxDocumentBytes * 2 + 64 * 1024;
 
-  app.post('/admin/knowledge', { onRequest: requireAdmin, bodyLimit }, async (req, reply) => {
+  app.post('/admin/knowledge', { ...operator, bodyLimit }, async (req, reply) => {
     const parsed = postBodySchema.safeParse(req.body);
     if (!parsed.success) throw badRequest(parsed.error);
     const { name, content, type } = parsed.data;
-    const result = await o.kb.ingestDocument(name, content, type);
+    const result = await auditedChange(o.pool, caller(req), async (db) => {
+      const r = await o.kb.on(db).ingestDocument(name, content, type);
+      return {
+        result: r,
+        audit: {
+          action: `knowledge.${r.status === 'created' ? 'create' : 'update'}`,
+          target: name,
+          details: { status: r.status, chunks: r.document.chunkCount },
+        },
+      };
+    });
     o.log.info(`knowledge: document ${result.status} through the admin API`, {
       kb: { source: name, status: result.status, chunks: result.document.chunkCount },
       client: { ip: req.ip },
@@ -67,33 +82,36 @@ export async function knowledgeRoutes(app: FastifyInstance, o: KnowledgeRoutesOp
     return reply.status(result.status === 'created' ? 201 : 200).send(result);
   });
 
-  app.get('/admin/knowledge', { onRequest: requireAdmin }, async () => ({
+  app.get('/admin/knowledge', viewer, async () => ({
     documents: await o.kb.listDocuments(),
   }));
 
-  app.get('/admin/knowledge/search', { onRequest: requireAdmin }, async (req) => {
+  app.get('/admin/knowledge/search', viewer, async (req) => {
     const parsed = searchQuerySchema.safeParse(req.query);
     if (!parsed.success) throw badRequest(parsed.error);
     return { passages: await o.kb.search(parsed.data.q, { limit: parsed.data.limit }) };
   });
 
-  app.delete<{ Params: { id: string } }>(
-    '/admin/knowledge/:id',
-    { onRequest: requireAdmin },
-    async (req, reply) => {
-      const id = idSchema.safeParse(req.params.id);
-      if (!id.success) throw badRequest(id.error);
-      const doc = await o.kb.getDocument(id.data);
-      if (!doc || !(await o.kb.removeDocument(id.data))) {
+  app.delete<{ Params: { id: string } }>('/admin/knowledge/:id', operator, async (req, reply) => {
+    const id = idSchema.safeParse(req.params.id);
+    if (!id.success) throw badRequest(id.error);
+    const doc = await auditedChange(o.pool, caller(req), async (db) => {
+      const kb = o.kb.on(db);
+      const d = await kb.getDocument(id.data);
+      if (!d || !(await kb.removeDocument(id.data))) {
         throw new SwitchboardError(ErrorCodes.NOT_FOUND, `no knowledge document ${id.data}`, {
           statusCode: 404,
         });
       }
-      o.log.info('knowledge: document removed through the admin API', {
-        kb: { source: doc.source, origin: doc.origin },
-        client: { ip: req.ip },
-      });
-      return reply.status(204).send();
-    },
-  );
+      return {
+        result: d,
+        audit: { action: 'knowledge.delete', target: d.source, details: { id: id.data, origin: d.origin } },
+      };
+    });
+    o.log.info('knowledge: document removed through the admin API', {
+      kb: { source: doc.source, origin: doc.origin },
+      client: { ip: req.ip },
+    });
+    return reply.status(204).send();
+  });
 }

@@ -1,7 +1,6 @@
 import { ErrorCodes, platformSchema, SwitchboardError } from '@switchboard/core';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { adminGuard } from '../admin-auth.ts';
 import type { ToolCallStore } from './tool-call-store.ts';
 
 const id = z.string().min(1).max(256);
@@ -17,12 +16,8 @@ const byConversation = z.strictObject({
  * Every tool call of a conversation or of one message, for operators (the admin console and the
  * CLI read these): who, which tool, arguments, status, duration and output size.
  */
-export async function toolCallRoutes(
-  app: FastifyInstance,
-  o: { calls: ToolCallStore; adminToken: string },
-): Promise<void> {
-  const requireAdmin = adminGuard(o.adminToken, '/admin/tool-calls');
-  app.get('/admin/tool-calls', { onRequest: requireAdmin }, async (req) => {
+export async function toolCallRoutes(app: FastifyInstance, o: { calls: ToolCallStore }): Promise<void> {
+  app.get('/admin/tool-calls', { config: { access: { role: 'viewer' } } }, async (req) => {
     const q = req.query as Record<string, unknown>;
     if (typeof q.messageId === 'string') {
       const messageId = id.safeParse(q.messageId);

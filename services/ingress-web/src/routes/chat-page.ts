@@ -18,17 +18,20 @@ const FILES: Record<string, { file: string; type: string }> = {
 export function chatPageRoutes(app: FastifyInstance, dir = publicDir()) {
   for (const [path, { file, type }] of Object.entries(FILES)) {
     const body = readFileSync(join(dir, file));
-    app.get(path, async (_req, reply) =>
-      reply
-        .header('content-type', type)
-        .header(
-          'content-security-policy',
-          "default-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'",
-        )
-        .header('x-content-type-options', 'nosniff')
-        .header('referrer-policy', 'no-referrer')
-        .header('cache-control', 'no-cache')
-        .send(body),
+    app.get(
+      path,
+      { config: { access: { public: 'the chat page: the token is typed in by the user' } } },
+      async (_req, reply) =>
+        reply
+          .header('content-type', type)
+          .header(
+            'content-security-policy',
+            "default-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'",
+          )
+          .header('x-content-type-options', 'nosniff')
+          .header('referrer-policy', 'no-referrer')
+          .header('cache-control', 'no-cache')
+          .send(body),
     );
   }
 }

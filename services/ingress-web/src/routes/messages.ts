@@ -1,7 +1,7 @@
-import { ErrorCodes, SwitchboardError } from '@switchboard/core';
+import { caller, ErrorCodes, SwitchboardError } from '@switchboard/core';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import type { TokenAuth } from '../auth.ts';
+import { apiClient, type TokenAuth } from '../auth.ts';
 import { clientIdSchema, conversationIdSchema, type Intake } from '../intake.ts';
 import type { ReplyStore } from '../replies.ts';
 
@@ -27,8 +27,8 @@ export function messageRoutes(
   app: FastifyInstance,
   d: { auth: TokenAuth; intake: Intake; replies: ReplyStore; botId: string },
 ) {
-  app.post('/v1/messages', async (req, reply) => {
-    const principal = await d.auth.requireBearer(req.headers.authorization);
+  app.post('/v1/messages', apiClient, async (req, reply) => {
+    const principal = caller(req);
     const body = parseOrThrow(postBody, req.body);
     const idem = req.headers['idempotency-key'];
     const clientId = body.id ?? (typeof idem === 'string' ? parseOrThrow(clientIdSchema, idem) : undefined);
@@ -47,8 +47,7 @@ export function messageRoutes(
       .send({ id: env.id, conversationId: env.conversationId, traceId: env.traceId, status: 'accepted' });
   });
 
-  app.get<{ Params: { id: string } }>('/v1/messages/:id', async (req) => {
-    await d.auth.requireBearer(req.headers.authorization);
+  app.get<{ Params: { id: string } }>('/v1/messages/:id', apiClient, async (req) => {
     const { known, reply } = await d.replies.forMessage(req.params.id);
     if (reply) return { id: req.params.id, status: reply.status === 'ok' ? 'answered' : 'failed', reply };
     // Not in the database yet: accepted and queued, or never seen; either way nothing to show.

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { ErrorCodes, SwitchboardError } from '@switchboard/core';
+import { caller, ErrorCodes, SwitchboardError } from '@switchboard/core';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
-import type { TokenAuth } from '../auth.ts';
+import { apiClient, type TokenAuth } from '../auth.ts';
 import type { Intake } from '../intake.ts';
 import type { StoredReply } from '../replies.ts';
 import type { ReplyHub } from '../reply-hub.ts';
@@ -41,16 +41,15 @@ export function openAiRoutes(
   app: FastifyInstance,
   d: { auth: TokenAuth; intake: Intake; hub: ReplyHub; modelName: string; timeoutMs: number },
 ) {
-  app.get('/v1/models', async (req) => {
-    await d.auth.requireBearer(req.headers.authorization);
+  app.get('/v1/models', apiClient, async () => {
     return {
       object: 'list',
       data: [{ id: d.modelName, object: 'model', created: 0, owned_by: 'switchboard' }],
     };
   });
 
-  app.post('/v1/chat/completions', async (req, reply) => {
-    const principal = await d.auth.requireBearer(req.headers.authorization);
+  app.post('/v1/chat/completions', apiClient, async (req, reply) => {
+    const principal = caller(req);
     const body = parseOrThrow(chatBody, req.body);
     if (body.model !== d.modelName) {
       throw new SwitchboardError(

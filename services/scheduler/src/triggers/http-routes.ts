@@ -1,5 +1,5 @@
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
-import { ErrorCodes, SwitchboardError } from '@switchboard/core';
+import { type Authenticator, bearerToken, caller, ErrorCodes, SwitchboardError } from '@switchboard/core';
 import { Cron } from 'croner';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { WorkflowError, WorkflowErrorCode } from '../errors.ts';
@@ -24,10 +24,27 @@ function unauthorized(message: string): SwitchboardError {
   return new SwitchboardError(ErrorCodes.UNAUTHORIZED, message, { statusCode: 401 });
 }
 
-function bearer(req: FastifyRequest): string {
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
-  if (!m) throw unauthorized('missing bearer token (Authorization: Bearer <token>)');
-  return m[1]!;
+/**
+ * The scheduler's callers: the workflow API token (WORKFLOW_WEBHOOK_TOKEN, a service credential)
+ * or, on a webhook route, that workflow's own token. Resolved after routing, from the workflow
+ * name the router matched. Unknown workflow and wrong token look the same to a caller.
+ */
+export function workflowAuthenticator(o: { token?: string; registry: WorkflowRegistry }): Authenticator {
+  const apiDigest = o.token ? digest(o.token) : undefined;
+  return async (req) => {
+    const token = bearerToken(req);
+    if (token === undefined) return null;
+    if (apiDigest && sameDigest(digest(token), apiDigest))
+      return { kind: 'service', id: 'workflow-api', name: 'WORKFLOW_WEBHOOK_TOKEN', via: 'bearer' };
+    const name = (req.params as { name?: unknown } | undefined)?.name;
+    const own =
+      typeof name === 'string' ? o.registry.get(name)?.workflow.trigger.webhook?.token_sha256 : undefined;
+    if (typeof name === 'string' && own && sameDigest(digest(token), Buffer.from(own, 'hex')))
+      return { kind: 'webhook', id: `webhook:${name}`, name: `webhook token of ${name}`, via: 'bearer' };
+    throw unauthorized(
+      typeof name === 'string' ? 'invalid token for this workflow' : 'invalid workflow API token',
+    );
+  };
 }
 
 function summary(w: LoadedWorkflow) {
@@ -78,30 +95,18 @@ function runView(r: RunRow) {
  * and GET /workflows/:name/runs/:id. Refused requests change nothing: no run row, no job.
  */
 export function registerWorkflowRoutes(app: FastifyInstance, o: WorkflowRoutesOptions): void {
-  const apiDigest = o.token ? digest(o.token) : undefined;
-  const isApiToken = (token: string) => (apiDigest ? sameDigest(digest(token), apiDigest) : false);
-  const requireApi = async (req: FastifyRequest) => {
-    if (!apiDigest) {
-      throw new WorkflowError(
-        WorkflowErrorCode.apiDisabled,
-        'the workflow API is off: set WORKFLOW_WEBHOOK_TOKEN on the scheduler',
-      );
-    }
-    if (!isApiToken(bearer(req))) throw unauthorized('invalid workflow API token');
-  };
+  // Without WORKFLOW_WEBHOOK_TOKEN nobody holds a service credential: the API refuses everyone.
+  const api = { config: { access: { caller: ['service'] as const } } };
 
   app.post<{ Params: { name: string }; Body: unknown }>(
     '/workflows/:name/trigger',
-    { bodyLimit: o.bodyLimit },
+    { bodyLimit: o.bodyLimit, config: { access: { caller: ['service', 'webhook'] } } },
     async (req, reply) => {
-      const token = bearer(req);
+      // The authenticator matched this workflow's own token or the API token before we got here.
+      const who = caller(req);
       const loaded = o.registry.get(req.params.name);
-      const own = loaded?.workflow.trigger.webhook?.token_sha256;
-      const api = isApiToken(token);
-      // Unknown workflow and wrong token look the same to a caller without the API token.
-      if (!api && !(own && sameDigest(digest(token), Buffer.from(own, 'hex')))) {
+      if (who.kind === 'webhook' && who.id !== `webhook:${req.params.name}`)
         throw unauthorized('invalid token for this workflow');
-      }
       if (!loaded) {
         throw new WorkflowError(WorkflowErrorCode.notFound, `no workflow "${req.params.name.slice(0, 64)}"`);
       }
@@ -145,14 +150,14 @@ export function registerWorkflowRoutes(app: FastifyInstance, o: WorkflowRoutesOp
     },
   );
 
-  app.get('/workflows', { preHandler: requireApi }, async () => ({
+  app.get('/workflows', api, async () => ({
     workflows: o.registry.list().map(summary),
     problems: o.registry.problems,
   }));
 
   app.get<{ Params: { name: string }; Querystring: { limit?: string } }>(
     '/workflows/:name/runs',
-    { preHandler: requireApi },
+    api,
     async (req) => {
       const limit = Math.min(Math.max(Number(req.query.limit ?? 20) || 20, 1), 200);
       const runs = await o.runs.list(req.params.name, limit);
@@ -160,19 +165,15 @@ export function registerWorkflowRoutes(app: FastifyInstance, o: WorkflowRoutesOp
     },
   );
 
-  app.get<{ Params: { name: string; id: string } }>(
-    '/workflows/:name/runs/:id',
-    { preHandler: requireApi },
-    async (req) => {
-      const { id, name } = req.params;
-      const run = /^[0-9a-f-]{36}$/i.test(id) ? await o.runs.get(id) : undefined;
-      if (!run || run.workflow !== name) {
-        throw new WorkflowError(
-          WorkflowErrorCode.notFound,
-          `no run ${id.slice(0, 64)} of workflow ${name.slice(0, 64)}`,
-        );
-      }
-      return { ...runView(run), steps: await o.runs.steps(run.id) };
-    },
-  );
+  app.get<{ Params: { name: string; id: string } }>('/workflows/:name/runs/:id', api, async (req) => {
+    const { id, name } = req.params;
+    const run = /^[0-9a-f-]{36}$/i.test(id) ? await o.runs.get(id) : undefined;
+    if (!run || run.workflow !== name) {
+      throw new WorkflowError(
+        WorkflowErrorCode.notFound,
+        `no run ${id.slice(0, 64)} of workflow ${name.slice(0, 64)}`,
+      );
+    }
+    return { ...runView(run), steps: await o.runs.steps(run.id) };
+  });
 }
