@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readdir, readFile, realpath, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, realpath, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -18,6 +18,7 @@ import {
 } from '@switchboard/core';
 import { ROOT, type ServiceProcess, spawnService } from '../../scripts/lib/spawn-service.ts';
 import { sandboxCall } from '../../services/tool-runner/src/sandbox/protocol.ts';
+import { conversationKey } from '../../services/tool-runner/src/tools/workspace.ts';
 import { AMQP_URL, createTestDatabase, deleteBrokerPrefix, uniqueName, waitFor } from '../support/infra.ts';
 
 const log = createLogger('tools-test', 'error');
@@ -27,7 +28,13 @@ export interface ToolBed {
   broker: Broker;
   client: ToolRpcClient;
   topology: BrokerOptions;
+  /** The workspace root. */
   workspace: string;
+  /**
+   * The default caller's own folder (conversation web/web/conv-1), where its files tool and
+   * send_message look; created up front so tests can place files in it.
+   */
+  home: string;
   databaseUrl: string;
   /** Calls a tool through the RPC client, as the agent-worker does. */
   call(tool: string, args: Record<string, unknown>, over?: Partial<ToolRequest>): Promise<ToolResult>;
@@ -35,6 +42,11 @@ export interface ToolBed {
   /** The runner's (and its sandbox's) log lines, parsed. */
   logLines(): Array<Record<string, unknown>>;
   stop(): Promise<void>;
+}
+
+/** A conversation's folder under a workspace root, as the runner derives it. */
+export function conversationDir(workspace: string, platform: string, botId: string, conversationId: string) {
+  return join(workspace, 'conversations', conversationKey(platform, botId, conversationId));
 }
 
 /**
@@ -80,6 +92,8 @@ export async function startToolBed(
       HTTP_PORT: '0',
       SHUTDOWN_TIMEOUT_MS: '10000',
       WORKSPACE_DIR: workspace,
+      // The tests' calls carry the default route's grant (below): it grants every tool.
+      DEFAULT_PROFILE_TOOLS: builtinToolNames.join(','),
       ...env,
     });
     broker = new Broker(topology, log);
@@ -105,18 +119,22 @@ export async function startToolBed(
         messageId: `web:web:${id}`,
         traceId: `trace-${id}`,
         route: 'test-route',
+        grant: { kind: 'route', ruleId: null },
       },
       allowedTools: [...builtinToolNames],
       timeoutMs: 20_000,
       ...over,
     } satisfies ToolRequest;
   };
+  const home = conversationDir(workspace, 'web', 'web', 'conv-1');
+  await mkdir(home, { recursive: true });
   const bed: ToolBed = {
     runner,
     broker,
     client,
     topology,
     workspace,
+    home,
     databaseUrl: db.url,
     request,
     call: (tool, args, over) => client!.invoke(request(tool, args, over)),

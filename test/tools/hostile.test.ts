@@ -65,15 +65,19 @@ describe('hostile input against the tool-runner', () => {
     outside = await realpath(await mkdtemp(join(tmpdir(), 'sb-outside-')));
     await writeFile(join(outside, 'target.txt'), 'original');
     await writeFile(join(outside, 'secret.txt'), 'needle-from-outside');
-    await writeFile(join(bed.workspace, 'canary.txt'), 'still here');
-    await writeFile(join(bed.workspace, 'notes.txt'), 'inside');
-    await mkdir(join(bed.workspace, 'sub'));
-    await symlink('/etc', join(bed.workspace, 'etc-link'));
-    await symlink('/etc/passwd', join(bed.workspace, 'passwd-link'));
-    await symlink(outside, join(bed.workspace, 'escape'));
-    await symlink(join(outside, 'target.txt'), join(bed.workspace, 'target-link'));
-    await symlink('../..', join(bed.workspace, 'sub', 'up'));
-    await symlink('notes.txt', join(bed.workspace, 'inner-link'));
+    // The same traps at the root (where shell commands run) and in the caller's own folder (where
+    // its files tool looks).
+    for (const dir of [bed.workspace, bed.home]) {
+      await writeFile(join(dir, 'canary.txt'), 'still here');
+      await writeFile(join(dir, 'notes.txt'), 'inside');
+      await mkdir(join(dir, 'sub'));
+      await symlink('/etc', join(dir, 'etc-link'));
+      await symlink('/etc/passwd', join(dir, 'passwd-link'));
+      await symlink(outside, join(dir, 'escape'));
+      await symlink(join(outside, 'target.txt'), join(dir, 'target-link'));
+      await symlink('../..', join(dir, 'sub', 'up'));
+      await symlink('notes.txt', join(dir, 'inner-link'));
+    }
   });
 
   afterAll(async () => {
@@ -255,7 +259,7 @@ describe('hostile input against the tool-runner', () => {
       }
       expect(await readFile(join(outside, 'target.txt'), 'utf8')).toBe('original');
       expect(existsSync(join(outside, 'new.txt'))).toBe(false);
-      expect(existsSync(join(bed.workspace, '..', 'planted.txt'))).toBe(false);
+      expect(existsSync(join(bed.home, '..', 'planted.txt'))).toBe(false);
     });
 
     it('never follows a symlink while listing or searching the workspace', async () => {
@@ -277,11 +281,11 @@ describe('hostile input against the tool-runner', () => {
         code: 'TOOL_REFUSED',
         message: 'content is 2049 bytes, over the 2048-byte limit for one write',
       });
-      expect(existsSync(join(bed.workspace, 'huge.txt'))).toBe(false);
+      expect(existsSync(join(bed.home, 'huge.txt'))).toBe(false);
     });
 
     it('stops a catastrophic regular expression at the timeout without stalling the runner', async () => {
-      await writeFile(join(bed.workspace, 'redos.txt'), `${'a'.repeat(40)}!\n`);
+      await writeFile(join(bed.home, 'redos.txt'), `${'a'.repeat(40)}!\n`);
       const slow = bed.call('files', { op: 'search', path: 'redos.txt', query: '^(a+)+$', regex: true });
       // Asked while the regex spins: answered at once, so the runner's event loop is free.
       const started = Date.now();

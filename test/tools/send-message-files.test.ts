@@ -31,7 +31,7 @@ describe('send_message with files from the workspace', () => {
   let connector: ServiceProcess | undefined;
 
   const put = async (path: string, data: Buffer | string) => {
-    const abs = join(bed.workspace, path);
+    const abs = join(bed.home, path);
     await mkdir(dirname(abs), { recursive: true });
     await writeFile(abs, data);
     return Buffer.from(data);
@@ -168,8 +168,8 @@ describe('send_message with files from the workspace', () => {
     await put('big.bin', randomBytes(MAX_FILE + 1));
     await put('half-1.bin', randomBytes(1600));
     await put('half-2.bin', randomBytes(1600));
-    await symlink(join(outside, 'secret.txt'), join(bed.workspace, 'leak.txt'));
-    await mkdir(join(bed.workspace, 'somedir'), { recursive: true });
+    await symlink(join(outside, 'secret.txt'), join(bed.home, 'leak.txt'));
+    await mkdir(join(bed.home, 'somedir'), { recursive: true });
     const before = await storedCount();
 
     const cases: Array<[string[], string, RegExp]> = [

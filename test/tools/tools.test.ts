@@ -173,7 +173,7 @@ describe('tool-runner: every tool end to end over the RabbitMQ RPC', () => {
         content: '# Today\nrestart nginx\n',
       });
       expect(w).toMatchObject({ ok: true, output: 'wrote 22 bytes to notes/today.md' });
-      expect(await readFile(join(bed.workspace, 'notes/today.md'), 'utf8')).toBe('# Today\nrestart nginx\n');
+      expect(await readFile(join(bed.home, 'notes/today.md'), 'utf8')).toBe('# Today\nrestart nginx\n');
       await bed.call('files', {
         op: 'write',
         path: 'notes/today.md',
@@ -187,7 +187,7 @@ describe('tool-runner: every tool end to end over the RabbitMQ RPC', () => {
     });
 
     it('pages through a file bigger than the read cap', async () => {
-      await writeFile(join(bed.workspace, 'big.log'), `${'a'.repeat(2048)}${'b'.repeat(100)}`);
+      await writeFile(join(bed.home, 'big.log'), `${'a'.repeat(2048)}${'b'.repeat(100)}`);
       const first = await bed.call('files', { op: 'read', path: 'big.log' });
       expect(first.truncated).toBe(true);
       expect(first.output).toContain(
@@ -199,12 +199,12 @@ describe('tool-runner: every tool end to end over the RabbitMQ RPC', () => {
     });
 
     it('searches by substring and by regular expression, with file and line', async () => {
-      await mkdir(join(bed.workspace, 'runbooks'), { recursive: true });
+      await mkdir(join(bed.home, 'runbooks'), { recursive: true });
       await writeFile(
-        join(bed.workspace, 'runbooks/disk.md'),
+        join(bed.home, 'runbooks/disk.md'),
         'If the disk is full:\n  run df -h\nthen clean /var/log\n',
       );
-      await writeFile(join(bed.workspace, 'runbooks/db.md'), 'Postgres DISK usage: check pg_database_size\n');
+      await writeFile(join(bed.home, 'runbooks/db.md'), 'Postgres DISK usage: check pg_database_size\n');
       const s = await bed.call('files', { op: 'search', path: 'runbooks', query: 'disk' });
       expect(s.output.split('\n')).toEqual([
         '2 match(es) in 2 file(s) under runbooks',

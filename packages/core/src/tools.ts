@@ -4,13 +4,35 @@ import { attachmentSchema, platformSchema } from './envelope.ts';
 /**
  * Tool calls travel over RabbitMQ as request/reply between agent-workers and the tool-runner, which
  * runs them isolated from the workers. The tool-runner re-checks everything a request claims (the
- * tool is on the route's list, the arguments are valid), so a compromised worker gains nothing.
+ * tool is granted to the route or workflow, as stored in PostgreSQL; the arguments are valid), so a
+ * forged list in a request gains nothing.
  */
 export const TOOL_PROTOCOL_VERSION = 1;
 
 /** Names of the built-in tools. Skills may add tools of their own, which run in the worker. */
 export const builtinToolNames = ['shell', 'http_fetch', 'files', 'browser', 'send_message'] as const;
 export type BuiltinToolName = (typeof builtinToolNames)[number];
+
+/**
+ * Which grant a call claims: the routing rule that answered the message (null: no rule matched, the
+ * default route) or the workflow that made it. The tool-runner reads what that rule's profile or
+ * that workflow's definition allows from PostgreSQL itself; `allowedTools` can only narrow it. The
+ * grant also picks the call's workspace folder (one per conversation, one per workflow).
+ */
+export const toolGrantSchema = z.discriminatedUnion('kind', [
+  z.strictObject({
+    kind: z.literal('route'),
+    ruleId: z
+      .string()
+      .regex(/^\d{1,18}$/)
+      .nullable(),
+  }),
+  z.strictObject({
+    kind: z.literal('workflow'),
+    workflow: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/),
+  }),
+]);
+export type ToolGrant = z.infer<typeof toolGrantSchema>;
 
 export const toolCallerSchema = z.object({
   platform: platformSchema,
@@ -24,6 +46,8 @@ export const toolCallerSchema = z.object({
   /** The inbound message the tool loop is answering. */
   messageId: z.string().min(1).max(256),
   traceId: z.string().min(1).max(256),
+  /** Absent only from a sender older than grants: the tool-runner refuses such a call. */
+  grant: toolGrantSchema.optional(),
 });
 export type ToolCaller = z.infer<typeof toolCallerSchema>;
 
@@ -34,7 +58,10 @@ export const toolRequestSchema = z.object({
   tool: z.string().min(1).max(64),
   arguments: z.record(z.string(), z.unknown()),
   caller: toolCallerSchema,
-  /** Tools the route allows; the tool-runner refuses anything else. */
+  /**
+   * The tools offered for this turn. The tool-runner refuses anything not on it, and anything the
+   * caller's grant does not allow whatever this list says: it narrows the grant, never widens it.
+   */
   allowedTools: z.array(z.string().min(1).max(64)).max(64),
   /** The worker stops waiting after this; the tool-runner kills the work at the same deadline. */
   timeoutMs: z.number().int().min(100).max(600_000),

@@ -36,6 +36,32 @@ export const toolRunnerConfigShape = {
       return new Set(names);
     }),
 
+  /**
+   * Built-in tools of the default route (no routing rule matched), comma-separated: the same
+   * value as the agent-workers' DEFAULT_PROFILE_TOOLS. The runner grants the default route only
+   * these, whatever a request lists; none by default.
+   */
+  DEFAULT_PROFILE_TOOLS: z
+    .string()
+    .default('')
+    .transform((s, ctx) => {
+      const names = csv(s);
+      const unknown = names.filter((n) => !(builtinToolNames as readonly string[]).includes(n));
+      if (unknown.length > 0) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `unknown tool(s) ${unknown.join(', ')}; built-in tools: ${builtinToolNames.join(', ')}`,
+        });
+        return z.NEVER;
+      }
+      return names;
+    }),
+  /**
+   * The scheduler's workflow folder (read-only here): a workflow's tool calls are granted the tools
+   * its definition names, read from this folder or the workflows table. Unset: stored workflows only.
+   */
+  WORKFLOWS_DIR: z.string().startsWith('/', 'must be an absolute path').optional(),
+
   ...shellConfigShape,
   /**
    * `spawn`: the runner starts the sandbox as its child on a socket in a temp directory (process

@@ -19,6 +19,8 @@ import { EgressPolicy } from '@switchboard/egress';
 import { ToolAttachmentStore } from './attachments.ts';
 import { loadToolRunnerConfig } from './config.ts';
 import { ToolDispatcher } from './dispatcher.ts';
+import { ChangeListener } from './grants/change-listener.ts';
+import { GrantResolver } from './grants/resolver.ts';
 import { toolRunnerMetrics } from './metrics.ts';
 import { EgressProxy } from './net/egress-proxy.ts';
 import { createGuardedAgent } from './net/guarded-agent.ts';
@@ -61,6 +63,23 @@ runMain('tool-runner', async () => {
   if (enabled.has('browser')) await proxy.start();
   const agent = createGuardedAgent(policy, { connectTimeoutMs: Math.min(10_000, cfg.HTTP_FETCH_TIMEOUT_MS) });
   const attachments = new ToolAttachmentStore(pool);
+  // Grants come from the routing and workflow tables, never from a request; cached until they change.
+  let grantListener: ChangeListener | undefined;
+  const grants = new GrantResolver({
+    pool,
+    defaultTools: cfg.DEFAULT_PROFILE_TOOLS,
+    workflowsDir: cfg.WORKFLOWS_DIR,
+    log,
+    listening: () => grantListener?.connected ?? false,
+  });
+  grantListener = new ChangeListener({
+    databaseUrl: cfg.DATABASE_URL,
+    channels: ['sb_routing_changed', 'sb_workflows_changed'],
+    log,
+    applicationName: `${runnerId}-grants`,
+    onChange: () => grants.invalidate(),
+  });
+  await grantListener.start();
   const browser = new BrowserTool(
     {
       executablePath: cfg.BROWSER_EXECUTABLE,
@@ -86,7 +105,7 @@ runMain('tool-runner', async () => {
         maxBytes: cfg.HTTP_FETCH_MAX_BYTES,
         maxRedirects: cfg.HTTP_FETCH_MAX_REDIRECTS,
       }),
-      new FilesTool(workspace, {
+      new FilesTool({
         maxReadBytes: cfg.FILES_MAX_READ_BYTES,
         maxWriteBytes: cfg.FILES_MAX_WRITE_BYTES,
         maxListEntries: cfg.FILES_MAX_LIST_ENTRIES,
@@ -103,13 +122,10 @@ runMain('tool-runner', async () => {
           maxFileBytes: cfg.SEND_MESSAGE_MAX_FILE_BYTES,
           maxTotalBytes: cfg.SEND_MESSAGE_MAX_TOTAL_BYTES,
         },
-        workspace,
         attachments,
       ),
     ],
-    enabled,
-    log,
-    toolRunnerMetrics(registry),
+    { enabled, grants, workspace, log, metrics: toolRunnerMetrics(registry) },
   );
 
   const server = await serveTools(broker, topology, dispatcher.handle, log, {
@@ -153,6 +169,7 @@ runMain('tool-runner', async () => {
     ['close broker', () => broker.close()],
     ['close http agent', () => agent.close()],
     ['close http', () => http.close()],
+    ['stop grant listener', async () => grantListener?.stop()],
     ['close database', () => pool.end()],
     ['stop log shipper', () => shipper.close()],
     ['stop secrets refresh', () => secrets.close()],

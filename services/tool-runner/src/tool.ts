@@ -1,5 +1,6 @@
 import type { BuiltinToolName, Logger, ToolErrorCode, ToolRequest, ToolResult } from '@switchboard/core';
 import type { z } from 'zod';
+import type { Workspace } from './tools/workspace.ts';
 
 export type ToolAttachment = ToolResult['attachments'][number];
 
@@ -19,6 +20,11 @@ export interface ToolRunContext {
   /** Epoch ms. */
   deadline: number;
   log: Logger;
+  /**
+   * The caller's own folder: one per conversation, one per workflow, derived from the verified
+   * grant and caller, never from a path the model wrote. Created on first use.
+   */
+  workspace(): Promise<Workspace>;
 }
 
 /** One built-in tool: its argument schema (also its JSON Schema for the model) and its work. */

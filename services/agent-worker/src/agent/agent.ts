@@ -101,9 +101,13 @@ export class Agent {
       return { text: decision.text, status: 'ok', attachments: [], route: decision.route, outcome: 'fixed' };
     }
     const profile = decision.profile;
-    const found = profile.skill ? this.skillByName(profile.skill) : this.d.skills.match(env.text);
+    // Only skills this route's profile allows are matched, so a skill's handler and local tools
+    // never reach a route that does not grant them.
+    const found = profile.skill
+      ? this.skillByName(profile.skill)
+      : this.d.skills.match(env.text, profile.skills);
     const skill = found?.skill;
-    const caller = this.caller(env, decision.route);
+    const caller = this.caller(env, decision.route, decision.ruleId);
 
     if (skill?.handler) {
       const handled = await this.runHandler(skill, found?.match ?? null, env, caller);
@@ -260,7 +264,8 @@ export class Agent {
     return { specs: use, label: use.map(modelLabel).join(',') };
   }
 
-  private caller(env: InboundEnvelope, route: string): ToolCaller {
+  /** The grant names the rule that matched; the tool-runner reads what it allows from the database. */
+  private caller(env: InboundEnvelope, route: string, ruleId: string | undefined): ToolCaller {
     return {
       platform: env.platform,
       botId: env.botId,
@@ -270,6 +275,7 @@ export class Agent {
       route,
       messageId: env.id,
       traceId: env.traceId,
+      grant: { kind: 'route', ruleId: ruleId ?? null },
     };
   }
 
@@ -297,7 +303,10 @@ export class Agent {
           text: stranger
             ? helpText({ skills: [], tools: [], hideTools: true })
             : helpText({
-                skills: this.d.skills.list().map((s) => ({ name: s.name, description: s.description })),
+                skills: this.d.skills
+                  .list()
+                  .filter((s) => profile?.skills.includes(s.name))
+                  .map((s) => ({ name: s.name, description: s.description })),
                 tools: profile?.tools ?? [],
               }),
         };

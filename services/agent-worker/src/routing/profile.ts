@@ -12,6 +12,8 @@ export interface AgentProfile {
   modelChainSpec: string;
   tools: BuiltinToolName[];
   skill: string | undefined;
+  /** Skills allowed here (the pinned `skill` included): matched, run and given tools only here. */
+  skills: string[];
   knowledge: boolean;
   /** 0: no response cache. */
   cacheTtlSeconds: number;
@@ -23,6 +25,8 @@ export interface ProfileDefaults {
   modelChain: ModelSpec[];
   tools?: BuiltinToolName[];
   skill?: string;
+  /** DEFAULT_PROFILE_SKILLS: the skills the default route allows; none unless listed. */
+  skills?: string[];
   knowledge?: boolean;
   cacheTtlSeconds?: number;
 }
@@ -30,6 +34,11 @@ export interface ProfileDefaults {
 /** `ollama/qwen2.5:0.5b@30000,openai/gpt-4o-mini`: the inverse of parseModelChain. */
 export function formatModelChain(chain: ModelSpec[]): string {
   return chain.map((m) => `${m.provider}/${m.model}${m.timeoutMs ? `@${m.timeoutMs}` : ''}`).join(',');
+}
+
+/** A pinned skill is allowed by pinning it. */
+function allowedSkills(skills: readonly string[], pinned: string | undefined): string[] {
+  return pinned && !skills.includes(pinned) ? [...skills, pinned] : [...skills];
 }
 
 export function defaultProfile(d: ProfileDefaults): AgentProfile {
@@ -41,6 +50,7 @@ export function defaultProfile(d: ProfileDefaults): AgentProfile {
     modelChainSpec: formatModelChain(d.modelChain),
     tools: d.tools ?? [],
     skill: d.skill,
+    skills: allowedSkills(d.skills ?? [], d.skill),
     knowledge: d.knowledge ?? false,
     cacheTtlSeconds: d.cacheTtlSeconds ?? 0,
   };
@@ -57,6 +67,7 @@ export function resolveProfile(p: StoredProfile, d: ProfileDefaults): AgentProfi
     modelChainSpec: formatModelChain(chain),
     tools: p.tools,
     skill: p.skill ?? undefined,
+    skills: allowedSkills(p.skills, p.skill ?? undefined),
     knowledge: p.knowledge,
     cacheTtlSeconds: p.cacheTtlSeconds ?? 0,
   };

@@ -7,6 +7,8 @@ export const envFlag = (fallback: boolean) =>
     .default(fallback ? 'true' : 'false')
     .transform((v) => v === 'true' || v === '1' || v === 'yes' || v === 'on');
 
+const SKILL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
 /** Skills settings; merged into the worker's config. */
 export const skillsConfigShape = {
   /**
@@ -25,6 +27,29 @@ export const skillsConfigShape = {
    * 0 leaves the queue to other workers.
    */
   SKILL_RUNS_CONCURRENCY: z.coerce.number().int().min(0).max(256).default(4),
+  /**
+   * Skills the default route (no routing rule matched) allows, comma-separated; none by default.
+   * Stored profiles list theirs in `skills`. A skill not allowed on a route is never matched there.
+   */
+  DEFAULT_PROFILE_SKILLS: z
+    .string()
+    .default('')
+    .transform((s, ctx) => {
+      const names = [
+        ...new Set(
+          s
+            .split(',')
+            .map((n) => n.trim())
+            .filter(Boolean),
+        ),
+      ];
+      const bad = names.filter((n) => !SKILL_NAME.test(n));
+      if (bad.length > 0) {
+        ctx.addIssue({ code: 'custom', message: `not skill names: ${bad.join(', ')}` });
+        return z.NEVER;
+      }
+      return names;
+    }),
 };
 
 export const skillsConfigSchema = z.object(skillsConfigShape);

@@ -61,6 +61,9 @@ async function changeWhere(
   throw new Error('change events ended');
 }
 
+/** Every loaded skill's name: the registry only matches among the skills a route allows. */
+const all = (r: SkillRegistry) => r.list().map((s) => s.name);
+
 function yamlSkill(name: string, extra = ''): string {
   return [
     `name: ${name}`,
@@ -121,16 +124,16 @@ describe('SkillRegistry loading', () => {
     expect(status).toMatchObject({ tools: ['shell'], knowledge: false, priority: 10 });
     for (const cmd of ['uptime', 'df -h', 'free -m']) expect(status.systemPrompt).toContain(cmd);
 
-    expect(r.match('How do I restart PostgreSQL?')?.skill.name).toBe('faq');
-    expect(r.match('FAQ: vpn')?.skill.name).toBe('faq');
-    expect(r.match('如何申请服务器权限？')?.skill.name).toBe('faq');
-    expect(r.match('server status please')?.skill.name).toBe('server-status');
+    expect(r.match('How do I restart PostgreSQL?', all(r))?.skill.name).toBe('faq');
+    expect(r.match('FAQ: vpn', all(r))?.skill.name).toBe('faq');
+    expect(r.match('如何申请服务器权限？', all(r))?.skill.name).toBe('faq');
+    expect(r.match('server status please', all(r))?.skill.name).toBe('server-status');
     // Matches both skills' triggers: the higher priority wins.
-    expect(r.match('what is the disk usage on prod?')?.skill.name).toBe('server-status');
-    expect(r.match('服务器状态怎么样')?.skill.name).toBe('server-status');
-    expect(r.match('hello there')).toBeUndefined();
-    expect(r.match('the runbook says what?')?.skill.name).toBe('faq');
-    expect(r.match('runbooks')).toBeUndefined();
+    expect(r.match('what is the disk usage on prod?', all(r))?.skill.name).toBe('server-status');
+    expect(r.match('服务器状态怎么样', all(r))?.skill.name).toBe('server-status');
+    expect(r.match('hello there', all(r))).toBeUndefined();
+    expect(r.match('the runbook says what?', all(r))?.skill.name).toBe('faq');
+    expect(r.match('runbooks', all(r))).toBeUndefined();
   });
 
   it('loads YAML, JavaScript and TypeScript skills into one shape', async () => {
@@ -181,7 +184,7 @@ describe('SkillRegistry loading', () => {
     };
     expect(await oncall.localTools[0]!.run({ week: 3 }, toolCtx)).toBe('rota: alice, bob {"week":3}');
 
-    const hit = r.match('Who is oncall today')!;
+    const hit = r.match('Who is oncall today', all(r))!;
     expect(hit.skill.name).toBe('oncall');
     const ctx = {
       text: 'Who is oncall today',
@@ -192,9 +195,9 @@ describe('SkillRegistry loading', () => {
     };
     expect(await oncall.handler!(ctx)).toBe('Alice is on call (Who is oncall)');
     expect(await oncall.handler!({ ...ctx, text: 'who is on call?' })).toBeUndefined();
-    expect(r.match('今天谁值班')?.skill.name).toBe('oncall');
+    expect(r.match('今天谁值班', all(r))?.skill.name).toBe('oncall');
 
-    const ping = r.match('ping db-1.internal')!;
+    const ping = r.match('ping db-1.internal', all(r))!;
     expect(ping.skill.name).toBe('ping-ts');
     expect(ping.skill.knowledge).toBe(true);
     expect(await ping.skill.handler!({ ...ctx, text: 'ping db-1.internal', match: ping.match })).toBe(
@@ -298,9 +301,13 @@ describe('SkillRegistry.match order', () => {
     const r = registry(dir);
     await r.reload();
     expect(r.list().map((s) => s.name)).toEqual(['c', 'a', 'b', 'd']);
-    expect(r.match('deploy now please')?.skill.name).toBe('c');
-    expect(r.match('please deploy')?.skill.name).toBe('a');
-    expect(r.match('anything else')?.skill.name).toBe('d');
+    expect(r.match('deploy now please', all(r))?.skill.name).toBe('c');
+    expect(r.match('please deploy', all(r))?.skill.name).toBe('a');
+    expect(r.match('anything else', all(r))?.skill.name).toBe('d');
+    // Only the skills a route allows are matched: the others are passed over, whatever they say.
+    expect(r.match('deploy now please', ['a', 'd'])?.skill.name).toBe('a');
+    expect(r.match('deploy now please', ['d'])?.skill.name).toBe('d');
+    expect(r.match('deploy now please', [])).toBeUndefined();
   });
 
   it('matches keywords on word boundaries, case-insensitively, and CJK keywords anywhere', async () => {
@@ -310,12 +317,12 @@ describe('SkillRegistry.match order', () => {
     });
     const r = registry(dir);
     await r.reload();
-    expect(r.match('show DISK usage')?.match[0]).toBe('DISK usage');
-    expect(r.match('show disk\n usage now')).toBeDefined();
-    expect(r.match('diskusage')).toBeUndefined();
-    expect(r.match('mydisk usage')).toBeUndefined();
-    expect(r.match('is c++ fast')).toBeDefined();
-    expect(r.match('最近有什么告警吗')).toBeDefined();
+    expect(r.match('show DISK usage', all(r))?.match[0]).toBe('DISK usage');
+    expect(r.match('show disk\n usage now', all(r))).toBeDefined();
+    expect(r.match('diskusage', all(r))).toBeUndefined();
+    expect(r.match('mydisk usage', all(r))).toBeUndefined();
+    expect(r.match('is c++ fast', all(r))).toBeDefined();
+    expect(r.match('最近有什么告警吗', all(r))).toBeDefined();
   });
 
   it('gives up on a trigger that backtracks too long and tries the next skill', async () => {
@@ -327,7 +334,7 @@ describe('SkillRegistry.match order', () => {
     });
     const r = registry(dir, { log });
     await r.reload();
-    expect(r.match(`${'a'.repeat(40)}!`)?.skill.name).toBe('fallback');
+    expect(r.match(`${'a'.repeat(40)}!`, all(r))?.skill.name).toBe('fallback');
     expect(lines().some((l) => String(l.message).includes('ran out of time'))).toBe(true);
   });
 });
@@ -342,7 +349,7 @@ describe('SkillRegistry hot reload', () => {
     let change = changeWhere(r, (c) => c.skills.includes('beta'));
     writeFileSync(join(dir, 'b.yaml'), yamlSkill('beta'));
     await change;
-    expect(r.match('beta go')?.skill.name).toBe('beta');
+    expect(r.match('beta go', all(r))?.skill.name).toBe('beta');
 
     change = changeWhere(r, () => r.get('beta')?.description === 'Changed');
     writeFileSync(join(dir, 'b.yaml'), yamlSkill('beta').replace('The beta skill', 'Changed'));
@@ -381,7 +388,7 @@ describe('SkillRegistry hot reload', () => {
     unlinkSync(join(dir, 'a.yaml'));
     await change;
     expect(r.get('alpha')).toBeUndefined();
-    expect(r.match('alpha go')).toBeUndefined();
+    expect(r.match('alpha go', all(r))).toBeUndefined();
     expect(r.list().map((s) => s.name)).toEqual(['beta', 'mod']);
   });
 

@@ -109,10 +109,16 @@ export class SkillRegistry extends EventEmitter<{ change: [SkillsChange] }> {
     return this.fileErrors;
   }
 
-  /** The first skill (in the documented order) with a trigger that matches the text. */
-  match(text: string): SkillMatch | undefined {
+  /**
+   * The first skill (in the documented order) among `allowed` — the skills the route's profile
+   * allows, never all of them — with a trigger that matches the text.
+   */
+  match(text: string, allowed: readonly string[]): SkillMatch | undefined {
+    if (allowed.length === 0) return undefined;
     const head = text.slice(0, MATCH_CHARS);
+    const permitted = new Set(allowed);
     for (const skill of this.skills) {
+      if (!permitted.has(skill.name)) continue;
       for (const re of skill.triggers) {
         const hit = this.runner.test(re, head);
         if (hit === 'timeout') {

@@ -2,7 +2,14 @@ import { randomUUID } from 'node:crypto';
 import type { Logger, ToolCaller, ToolErrorCode } from '@switchboard/core';
 import type { ChainResult, ModelChain } from '../models/chain.ts';
 import type { ChatMessage, ToolCall, ToolSpec } from '../models/provider.ts';
-import type { ToolAttachment, ToolCallRecord, ToolCallStatus, ToolExecutor, ToolOutcome } from './types.ts';
+import type {
+  ToolAttachment,
+  ToolCallRecord,
+  ToolCallStart,
+  ToolCallStatus,
+  ToolExecutor,
+  ToolOutcome,
+} from './types.ts';
 
 export interface ToolLoopSettings {
   /** Model replies whose tool calls are run for one message; then the model must answer without tools. */
@@ -26,6 +33,11 @@ export interface ToolLoopDeps {
    * with that error: no tool runs that could not be recorded.
    */
   record?: (caller: ToolCaller, calls: ToolCallRecord[]) => Promise<void>;
+  /**
+   * Writes a call as started just before it runs (ToolCallStore.start), so a crash mid-call leaves
+   * a visible row. A failure ends the loop with that error and the call does not run.
+   */
+  start?: (caller: ToolCaller, call: ToolCallStart) => Promise<void>;
   hooks?: { onToolCall?(tool: string, status: ToolCallStatus, seconds: number): void };
 }
 
@@ -155,6 +167,14 @@ async function runCall(
       ? refusal('TOOL_NOT_ALLOWED', `the tool "${name}" is not available here. Available tools: ${available}`)
       : refusal('TOOL_UNKNOWN', `there is no tool named "${name}". Available tools: ${available}`);
   } else {
+    await deps.start?.(input.caller, {
+      id,
+      callId: call.id,
+      round,
+      position,
+      tool: name,
+      arguments: call.arguments,
+    });
     outcome = await deps.tools.execute(name, call.arguments, {
       requestId: id,
       caller: input.caller,

@@ -99,6 +99,7 @@ describe('ToolCallStore against PostgreSQL', () => {
       internalUserId: '0b7f5a8e-2a6c-4d7e-9d61-2c6f7a1b9e10',
       route: 'ops',
       createdAt: expect.any(Date),
+      finishedAt: expect.any(Date),
     });
     expect(second).toMatchObject({
       arguments: { command: 'rm', args: ['-rf', '/'] },
@@ -167,6 +168,31 @@ describe('ToolCallStore against PostgreSQL', () => {
     expect(await store.listByMessage('tg:bot1:twice')).toHaveLength(2);
     await store.record(who, []);
     expect(await store.listByMessage('tg:bot1:twice')).toHaveLength(2);
+  });
+
+  it('writes a call as started before it runs, then completes that row; a finished row stays as it was', async () => {
+    const who = caller({ messageId: 'tg:bot1:started' });
+    const done = call({ status: 'error', errorCode: 'TOOL_FAILED', durationMs: 900, outputBytes: 12 });
+    const { status: _s, errorCode: _e, durationMs: _d, outputBytes: _o, truncated: _t, ...start } = done;
+    await store.start(who, start);
+    // A crash here would leave exactly this: the call, who made it, and no outcome.
+    const [running] = await store.listByMessage('tg:bot1:started');
+    expect(running).toMatchObject({ id: done.id, tool: 'shell', status: 'started', durationMs: 0 });
+    expect(running).not.toHaveProperty('finishedAt');
+
+    await store.record(who, [done]);
+    const [finished] = await store.listByMessage('tg:bot1:started');
+    expect(finished).toMatchObject({
+      id: done.id,
+      status: 'error',
+      errorCode: 'TOOL_FAILED',
+      durationMs: 900,
+      finishedAt: expect.any(Date),
+    });
+    // Starting it again (a redelivery) or recording another outcome changes nothing.
+    await store.start(who, start);
+    await store.record(who, [{ ...done, status: 'ok', errorCode: undefined }]);
+    expect(await store.listByMessage('tg:bot1:started')).toEqual([finished]);
   });
 
   it('refuses a status the audit does not know, writing nothing of the batch', async () => {

@@ -1,8 +1,11 @@
 import type { Platform, Pool, ToolCaller, ToolErrorCode } from '@switchboard/core';
-import type { ToolCallRecord, ToolCallStatus } from './types.ts';
+import type { ToolCallRecord, ToolCallStart, ToolCallStatus } from './types.ts';
 
 /** One row of the tool-call audit, as the console and the API show it. */
-export interface StoredToolCall extends ToolCallRecord {
+export interface StoredToolCall extends Omit<ToolCallRecord, 'status'> {
+  /** `started`: written before the call ran and not (yet) finished — running, or lost in a crash. */
+  status: ToolCallStatus | 'started';
+  finishedAt?: Date;
   messageId: string;
   traceId: string;
   platform: Platform;
@@ -21,19 +24,31 @@ export interface ConversationRef {
 }
 
 // NOTE: one statement per batch, the rows as one JSON parameter: a round of eight calls costs one
-// round trip, and the parameter count does not grow with the batch.
+// round trip, and the parameter count does not grow with the batch. A call written as started is
+// completed in place; a finished row is never changed again.
 const INSERT_SQL = `
 INSERT INTO tool_calls (id, message_id, trace_id, platform, bot_id, conversation_id, user_id,
                         internal_user_id, route, tool, call_id, round, position, arguments, status,
-                        error_code, duration_ms, output_bytes, truncated)
+                        error_code, duration_ms, output_bytes, truncated, finished_at)
 SELECT r.id, $1, $2, $3, $4, $5, $6, $7, $8, r.tool, r.call_id, r.round, r.position, r.arguments,
-       r.status, r.error_code, r.duration_ms, r.output_bytes, r.truncated
+       r.status, r.error_code, r.duration_ms, r.output_bytes, r.truncated, now()
 FROM jsonb_to_recordset($9::jsonb) AS r(id uuid, tool text, call_id text, round int, position int,
   arguments jsonb, status text, error_code text, duration_ms int, output_bytes int, truncated boolean)
+ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, error_code = EXCLUDED.error_code,
+  duration_ms = EXCLUDED.duration_ms, output_bytes = EXCLUDED.output_bytes,
+  truncated = EXCLUDED.truncated, finished_at = EXCLUDED.finished_at
+WHERE tool_calls.status = 'started'`;
+
+const START_SQL = `
+INSERT INTO tool_calls (id, message_id, trace_id, platform, bot_id, conversation_id, user_id,
+                        internal_user_id, route, tool, call_id, round, position, arguments, status,
+                        duration_ms, output_bytes)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'started', 0, 0)
 ON CONFLICT (id) DO NOTHING`;
 
 const COLUMNS = `id, message_id, trace_id, platform, bot_id, conversation_id, user_id, internal_user_id, route,
-  tool, call_id, round, position, arguments, status, error_code, duration_ms, output_bytes, truncated, created_at`;
+  tool, call_id, round, position, arguments, status, error_code, duration_ms, output_bytes, truncated, created_at,
+  finished_at`;
 
 interface Row {
   id: string;
@@ -50,19 +65,50 @@ interface Row {
   round: number;
   position: number;
   arguments: Record<string, unknown>;
-  status: ToolCallStatus;
+  status: ToolCallStatus | 'started';
   error_code: ToolErrorCode | null;
   duration_ms: number;
   output_bytes: number;
   truncated: boolean;
   created_at: Date;
+  finished_at: Date | null;
 }
 
-/** The tool-call audit: every call the model asked for, written as it happens, read per conversation. */
+/**
+ * The tool-call audit: every call the model asked for, written as `started` before it runs and
+ * completed when it ends (a crash in between leaves the started row), read per conversation.
+ */
 export class ToolCallStore {
   constructor(private readonly pool: Pool) {}
 
-  /** Stores the calls of one round. Writing the same call twice keeps the first row. */
+  /** Writes a call about to run as `started`; the loop does not run a call this failed for. */
+  async start(caller: ToolCaller, call: ToolCallStart): Promise<void> {
+    await this.pool.query({
+      name: 'sb-start-tool-call',
+      text: START_SQL,
+      values: [
+        call.id,
+        caller.messageId,
+        caller.traceId,
+        caller.platform,
+        caller.botId,
+        caller.conversationId,
+        caller.userId,
+        caller.internalUserId ?? null,
+        caller.route ?? null,
+        call.tool,
+        call.callId,
+        call.round,
+        call.position,
+        JSON.stringify(jsonSafe(call.arguments)),
+      ],
+    });
+  }
+
+  /**
+   * Stores the calls of one round as finished: completes their started rows, or inserts the calls
+   * that never started (refused). A finished row is kept as first written.
+   */
   async record(caller: ToolCaller, calls: readonly ToolCallRecord[]): Promise<void> {
     if (calls.length === 0) return;
     const rows = calls.map((c) => ({
@@ -146,6 +192,7 @@ function fromRow(r: Row): StoredToolCall {
     ...(r.internal_user_id ? { internalUserId: r.internal_user_id } : {}),
     ...(r.route ? { route: r.route } : {}),
     createdAt: r.created_at,
+    ...(r.finished_at ? { finishedAt: r.finished_at } : {}),
   };
 }
 

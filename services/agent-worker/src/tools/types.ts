@@ -56,6 +56,12 @@ export interface ToolCallRecord {
   truncated: boolean;
 }
 
+/** A call about to run, as the audit writes it before it runs (status `started`). */
+export type ToolCallStart = Pick<
+  ToolCallRecord,
+  'id' | 'callId' | 'round' | 'position' | 'tool' | 'arguments'
+>;
+
 /** What running one call needs besides the call itself. */
 export interface ToolExecution {
   /** Our id for the call: the RPC request id. */

@@ -62,6 +62,8 @@ function workflowCaller(call: StepCall) {
     route: `workflow:${call.workflow}`,
     messageId: call.runId,
     traceId: call.traceId,
+    // The tool-runner grants what this workflow's definition names, in the workflow's own folder.
+    grant: { kind: 'workflow' as const, workflow: call.workflow },
   };
 }
 

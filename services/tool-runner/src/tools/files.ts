@@ -26,32 +26,33 @@ export interface FilesOptions {
 
 const MAX_DEPTH = 12;
 
-/** files: read, write, list and search inside the workspace, and nowhere else. */
+/**
+ * files: read, write, list and search inside the caller's workspace folder (its conversation's or
+ * workflow's, chosen by the runner from the verified grant), and nowhere else.
+ */
 export class FilesTool implements Tool<typeof filesArgs> {
   readonly name = 'files' as const;
   readonly args = filesArgs;
 
-  constructor(
-    private readonly ws: Workspace,
-    private readonly o: FilesOptions,
-  ) {}
+  constructor(private readonly o: FilesOptions) {}
 
   async run(args: FilesArgs, ctx: ToolRunContext) {
-    const segs = this.ws.segments(args.path);
+    const ws = await ctx.workspace();
+    const segs = ws.segments(args.path);
     switch (args.op) {
       case 'read':
-        return this.read(segs, args.offset);
+        return this.read(ws, segs, args.offset);
       case 'write':
-        return this.write(segs, args.content ?? '', args.append);
+        return this.write(ws, segs, args.content ?? '', args.append);
       case 'list':
-        return this.list(segs, args.recursive);
+        return this.list(ws, segs, args.recursive);
       case 'search':
-        return this.search(segs, args, ctx);
+        return this.search(ws, segs, args, ctx);
     }
   }
 
-  private async read(segs: string[], offset: number) {
-    const { fh, real, size } = await this.ws.openRead(segs);
+  private async read(ws: Workspace, segs: string[], offset: number) {
+    const { fh, real, size } = await ws.openRead(segs);
     try {
       const want = Math.max(0, Math.min(this.o.maxReadBytes, size - offset));
       const buf = Buffer.alloc(want);
@@ -62,18 +63,18 @@ export class FilesTool implements Tool<typeof filesArgs> {
       const note = truncated
         ? `${truncationMarker(this.o.maxReadBytes)} (file is ${size} bytes; read on with offset ${end})`
         : '';
-      return { output: `${this.ws.show(real)} (${size} bytes)\n\n${text}${note}`, truncated };
+      return { output: `${ws.show(real)} (${size} bytes)\n\n${text}${note}`, truncated };
     } finally {
       await fh.close();
     }
   }
 
-  private async write(segs: string[], content: string, append: boolean) {
+  private async write(ws: Workspace, segs: string[], content: string, append: boolean) {
     const bytes = Buffer.byteLength(content, 'utf8');
     if (bytes > this.o.maxWriteBytes) {
       throw refused(`content is ${bytes} bytes, over the ${this.o.maxWriteBytes}-byte limit for one write`);
     }
-    const { fh, real } = await this.ws.openWrite(segs);
+    const { fh, real } = await ws.openWrite(segs);
     try {
       // Truncated only now, after the open was checked: a refused target is left untouched.
       if (!append) await fh.truncate(0);
@@ -82,13 +83,13 @@ export class FilesTool implements Tool<typeof filesArgs> {
     } finally {
       await fh.close();
     }
-    return { output: `${append ? 'appended' : 'wrote'} ${bytes} bytes to ${this.ws.show(real)}` };
+    return { output: `${append ? 'appended' : 'wrote'} ${bytes} bytes to ${ws.show(real)}` };
   }
 
-  private async list(segs: string[], recursive: boolean) {
-    const real = await this.ws.resolveExisting(segs);
+  private async list(ws: Workspace, segs: string[], recursive: boolean) {
+    const real = await ws.resolveExisting(segs);
     if (!(await lstat(real)).isDirectory())
-      throw new ToolError('TOOL_FAILED', `${this.ws.show(real)} is not a directory`);
+      throw new ToolError('TOOL_FAILED', `${ws.show(real)} is not a directory`);
     const lines: string[] = [];
     let truncated = false;
     const walk = async (dir: string, prefix: string, depth: number): Promise<void> => {
@@ -108,7 +109,7 @@ export class FilesTool implements Tool<typeof filesArgs> {
       }
     };
     await walk(real, '', 0);
-    const head = `${this.ws.show(real)}/ — ${lines.length} entries`;
+    const head = `${ws.show(real)}/ — ${lines.length} entries`;
     const body = lines.length ? lines.join('\n') : '(empty)';
     return {
       output: `${head}\n${body}${truncated ? truncationMarker(this.o.maxListEntries, 'entries') : ''}`,
@@ -124,7 +125,7 @@ export class FilesTool implements Tool<typeof filesArgs> {
     return `other ${shown}`;
   }
 
-  private async search(segs: string[], args: FilesArgs, ctx: ToolRunContext) {
+  private async search(ws: Workspace, segs: string[], args: FilesArgs, ctx: ToolRunContext) {
     const query = args.query ?? '';
     if (args.regex) {
       try {
@@ -133,7 +134,7 @@ export class FilesTool implements Tool<typeof filesArgs> {
         throw new ToolError('TOOL_BAD_ARGUMENTS', `invalid regular expression: ${(err as Error).message}`);
       }
     }
-    const real = await this.ws.resolveExisting(segs);
+    const real = await ws.resolveExisting(segs);
     const files: Array<{ abs: string; rel: string }> = [];
     let tooMany = false;
     const walk = async (p: string, depth: number): Promise<void> => {
@@ -142,7 +143,7 @@ export class FilesTool implements Tool<typeof filesArgs> {
         if (st) tooMany = true;
         return;
       }
-      if (st.isFile()) files.push({ abs: p, rel: this.ws.show(p) });
+      if (st.isFile()) files.push({ abs: p, rel: ws.show(p) });
       else if (st.isDirectory() && depth < MAX_DEPTH) {
         for (const name of (await readdir(p)).sort()) await walk(join(p, name), depth + 1);
       }
@@ -153,7 +154,7 @@ export class FilesTool implements Tool<typeof filesArgs> {
     try {
       outcome = await runSearch(
         {
-          root: this.ws.root,
+          root: ws.root,
           files,
           query,
           regex: args.regex,
@@ -174,7 +175,7 @@ export class FilesTool implements Tool<typeof filesArgs> {
       throw err;
     }
     const limited = outcome.hits.length >= args.maxResults;
-    const head = `${outcome.hits.length}${limited ? '+' : ''} match(es) in ${outcome.searched} file(s) under ${this.ws.show(real)}${
+    const head = `${outcome.hits.length}${limited ? '+' : ''} match(es) in ${outcome.searched} file(s) under ${ws.show(real)}${
       tooMany ? ` (only the first ${this.o.maxSearchFiles} files were searched)` : ''
     }`;
     const body = outcome.hits.map((h) => `${h.file}:${h.line}: ${h.text}`).join('\n');

@@ -38,7 +38,7 @@ interface PickedFile {
 /**
  * send_message: posts to a channel an operator configured — never an arbitrary conversation — by
  * publishing an outbound envelope, which the platform's connector delivers like any reply. Files
- * from the workspace (same confinement as the files tool) are stored in the attachments table and
+ * from the caller's own workspace folder (same confinement as the files tool) are stored in the attachments table and
  * referenced from the envelope as `attachment://<id>`, as the browser's screenshots are; every file
  * is checked and read before anything is stored or published, so a refused call sends nothing.
  */
@@ -50,7 +50,6 @@ export class SendMessageTool implements Tool<typeof sendMessageArgs> {
     private readonly broker: Broker,
     private readonly channels: Record<string, Channel>,
     private readonly o: SendMessageOptions,
-    private readonly ws: Workspace,
     private readonly store: ToolAttachmentStore,
   ) {}
 
@@ -69,7 +68,7 @@ export class SendMessageTool implements Tool<typeof sendMessageArgs> {
         `the message is ${a.text.length} characters, over the ${this.o.maxChars}-character limit`,
       );
     }
-    const picked = await this.pickFiles(a.files);
+    const picked = a.files.length > 0 ? await this.pickFiles(await ctx.workspace(), a.files) : [];
     if (ctx.signal.aborted) throw new ToolError('TOOL_TIMEOUT', 'the call ran out of time; nothing was sent');
     const attachments: ToolAttachment[] = [];
     for (const f of picked) attachments.push(await this.store.save(f.data, f.name, f.mimeType));
@@ -101,16 +100,16 @@ export class SendMessageTool implements Tool<typeof sendMessageArgs> {
   }
 
   /** Checks and reads every file, refusing the whole call at the first one that is not fit to send. */
-  private async pickFiles(paths: string[]): Promise<PickedFile[]> {
+  private async pickFiles(ws: Workspace, paths: string[]): Promise<PickedFile[]> {
     const out: PickedFile[] = [];
     const seen = new Set<string>();
     let total = 0;
     for (const path of paths) {
       const shown = path.slice(0, 200);
       try {
-        const segs = this.ws.segments(path);
+        const segs = ws.segments(path);
         if (segs.length === 0) throw refused('that is the workspace root, not a file');
-        const { fh, real, size } = await this.ws.openRead(segs, '');
+        const { fh, real, size } = await ws.openRead(segs, '');
         try {
           if (seen.has(real)) throw refused('the file is listed twice');
           seen.add(real);

@@ -1,8 +1,14 @@
+import { createHash } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
 import { type FileHandle, lstat, mkdir, open, readlink, realpath, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
-import { ErrorCodes, SwitchboardError } from '@switchboard/core';
+import { ErrorCodes, SwitchboardError, type ToolCaller } from '@switchboard/core';
 import { refused, ToolError } from '../tool.ts';
+
+/** A conversation's folder name: platform, bot and id, hashed (ids may hold any character). */
+export function conversationKey(platform: string, botId: string, conversationId: string): string {
+  return createHash('sha256').update(`${platform}\0${botId}\0${conversationId}`).digest('hex').slice(0, 32);
+}
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_NOFOLLOW, O_NONBLOCK } = constants;
 
@@ -26,6 +32,33 @@ export class Workspace {
       );
     }
     return new Workspace(root);
+  }
+
+  /**
+   * The folder of one caller under this root: `workflows/<name>` for a workflow's calls,
+   * `conversations/<hash>` for a conversation's (the hash of platform, bot and conversation id, so
+   * no id a client picks can name another's folder or a path). Derived from the verified grant and
+   * caller only; created on first use; refused if anything on the way is not a plain directory.
+   */
+  async forCaller(caller: ToolCaller): Promise<Workspace> {
+    const grant = caller.grant;
+    if (!grant) throw refused('the call names no grant, so it has no workspace');
+    const [area, leaf] =
+      grant.kind === 'workflow'
+        ? ['workflows', grant.workflow]
+        : ['conversations', conversationKey(caller.platform, caller.botId, caller.conversationId)];
+    let dir = this.root;
+    for (const seg of [area, leaf]) {
+      dir = join(dir, seg);
+      await mkdir(dir, { mode: 0o750 }).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EEXIST') throw err;
+      });
+      // A symlink or file planted where the folder belongs (by a tool of the shared layout before
+      // per-caller folders) must not redirect the caller.
+      const st = await lstat(dir);
+      if (!st.isDirectory()) throw refused(`the workspace folder ${this.show(dir)} is not a directory`);
+    }
+    return new Workspace(dir);
   }
 
   /** Splits a user path into segments, refusing anything that could name a place outside. */
