@@ -98,7 +98,7 @@ export function classifyAddress(ip: string): AddressClass {
   }
 }
 
-type AllowEntry =
+export type AllowEntry =
   | { kind: 'range'; text: string; range: [ipaddr.IPv4 | ipaddr.IPv6, number]; port?: number }
   | { kind: 'host'; text: string; name: string; wildcard: boolean; port?: number };
 
@@ -184,7 +184,7 @@ function normaliseHost(host: string): string {
 }
 
 /**
- * Where tools may connect. Every destination is judged on the address actually connected to,
+ * Where tools and workflow http steps may connect. Every destination is judged on the address actually connected to,
  * after DNS resolution: public addresses are allowed; loopback, private, link-local, CGNAT,
  * unique-local, multicast, unspecified and reserved ones only when the allowlist names them (by
  * range or by host name, optionally per port); cloud metadata addresses never.
@@ -195,6 +195,8 @@ export class EgressPolicy {
   constructor(
     allowlist: AllowEntry[] | string = [],
     private readonly resolveTimeoutMs = 5_000,
+    /** Who is refused, in the reason: the model reads "tools", an operator "workflow http steps". */
+    private readonly subject = 'tools',
   ) {
     this.entries = typeof allowlist === 'string' ? parseEgressAllowlist(allowlist) : allowlist;
   }
@@ -203,10 +205,11 @@ export class EgressPolicy {
   refusal(host: string, ip: string, port: number): string | undefined {
     const cls = classifyAddress(ip);
     const shown = host === ip ? ip : `${host} (${ip})`;
-    if (cls === 'metadata') return `${shown} is a cloud metadata address, which tools may never reach`;
+    if (cls === 'metadata')
+      return `${shown} is a cloud metadata address, which ${this.subject} may never reach`;
     if (cls === 'public') return undefined;
     if (this.allowedByList(host, ip, port)) return undefined;
-    return `${shown} is a ${cls} address; tools may not reach loopback, private, link-local or other internal addresses unless an operator allowlists them`;
+    return `${shown} is a ${cls} address; ${this.subject} may not reach loopback, private, link-local or other internal addresses unless an operator allowlists them`;
   }
 
   private allowedByList(host: string, ip: string, port: number): boolean {

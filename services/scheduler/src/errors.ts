@@ -10,6 +10,11 @@ export const WorkflowErrorCode = {
   template: 'SB_ERR_WORKFLOW_TEMPLATE',
   /** A step attempt failed (the tool's error, an HTTP status, a model failure, a timeout). */
   stepFailed: 'SB_ERR_WORKFLOW_STEP_FAILED',
+  /**
+   * A step was refused before it did anything: the egress policy (an internal or metadata
+   * address, a redirect to one), or a rendered value where the workflow must be literal.
+   */
+  refused: 'SB_ERR_WORKFLOW_STEP_REFUSED',
   /** The HTTP API has no token configured. */
   apiDisabled: 'SB_ERR_WORKFLOW_API_DISABLED',
 } as const;
@@ -22,6 +27,7 @@ const STATUS: Record<WorkflowErrorCode, number> = {
   SB_ERR_WORKFLOW_DISABLED: 409,
   SB_ERR_WORKFLOW_TEMPLATE: 500,
   SB_ERR_WORKFLOW_STEP_FAILED: 500,
+  SB_ERR_WORKFLOW_STEP_REFUSED: 403,
   SB_ERR_WORKFLOW_API_DISABLED: 503,
 };
 

@@ -4,6 +4,7 @@ import { type Job, UnrecoverableError } from 'bullmq';
 import { WorkflowError, WorkflowErrorCode } from '../errors.ts';
 import type { SchedulerMetrics } from '../metrics.ts';
 import type { RunRow, RunStore, StepRunRow } from '../store/run-store.ts';
+import { guardRendered } from '../workflow/literals.ts';
 import type { WorkflowRegistry } from '../workflow/registry.ts';
 import type { Workflow, WorkflowStep } from '../workflow/schema.ts';
 import { renderTemplate } from '../workflow/template.ts';
@@ -170,7 +171,11 @@ export class WorkflowRunner {
         signal: AbortSignal.timeout(timeoutMs),
       };
       try {
-        const rendered = { ...step, with: renderTemplate(step.with, ctx) } as WorkflowStep;
+        // Rendered values may fill data, never what the step does or where it connects.
+        const rendered = guardRendered(step, {
+          ...step,
+          with: renderTemplate(step.with, ctx),
+        } as WorkflowStep);
         const output = capOutput(await runStep(rendered, call, this.o.deps), this.o.outputMaxChars);
         const durationMs = performance.now() - started;
         await this.o.runs.finishAttempt({

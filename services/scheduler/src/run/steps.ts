@@ -5,11 +5,11 @@ import {
   type ToolRequest,
   type ToolResult,
 } from '@switchboard/core';
-import { request } from 'undici';
 import type { ModelChain } from '../../../agent-worker/src/models/chain.ts';
 import type { SkillRpcClient } from '../../../agent-worker/src/skills/rpc.ts';
 import { WorkflowError, WorkflowErrorCode } from '../errors.ts';
 import type { WorkflowStep } from '../workflow/schema.ts';
+import { type HttpStepOptions, httpStep } from './http-step.ts';
 
 /** Tool answers that will be the same on every try: the step fails at once. */
 const FINAL_TOOL_CODES = new Set<ToolErrorCode>([
@@ -33,7 +33,8 @@ export interface StepDeps {
   tools: ToolInvoker;
   /** Absent when MODEL_CHAIN is unset; prompt steps are then refused at load. */
   models?: ModelChain;
-  httpMaxBytes: number;
+  /** `http` steps: the guarded agent and their limits. */
+  http: HttpStepOptions;
   /** Runs skills on the agent-workers (`<prefix>.skills`); absent: skill steps fail. */
   skills?: Pick<SkillRpcClient, 'run'>;
 }
@@ -106,65 +107,6 @@ function toolOutput(tool: string, res: ToolResult): Record<string, unknown> {
   return out;
 }
 
-async function httpStep(
-  w: Extract<WorkflowStep, { type: 'http' }>['with'],
-  call: StepCall,
-  maxBytes: number,
-) {
-  let url: URL;
-  try {
-    url = new URL(w.url);
-  } catch {
-    throw failed(`"${w.url.slice(0, 200)}" is not a URL`, false);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw failed(`only http and https URLs (got ${url.protocol})`, false);
-  }
-  const headers: Record<string, string> = { 'user-agent': 'switchboard-scheduler', ...w.headers };
-  let body: string | undefined;
-  if (typeof w.body === 'string') body = w.body;
-  else if (w.body !== undefined) {
-    body = JSON.stringify(w.body);
-    if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type'))
-      headers['content-type'] = 'application/json';
-  }
-  const res = await request(url, { method: w.method, headers, body, signal: call.signal }).catch((err) => {
-    if (call.signal.aborted)
-      throw failed(`${w.method} ${url.host} did not answer within ${call.timeoutMs} ms`);
-    throw failed(`${w.method} ${url.host}: ${(err as Error).message}`);
-  });
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of res.body) {
-      size += (chunk as Buffer).length;
-      if (size > maxBytes) {
-        res.body.destroy();
-        throw failed(`the response is larger than ${maxBytes} bytes (HTTP_STEP_MAX_BYTES)`, false);
-      }
-      chunks.push(chunk as Buffer);
-    }
-  } catch (err) {
-    if (err instanceof WorkflowError) throw err;
-    throw failed(`${w.method} ${url.host}: reading the response failed: ${(err as Error).message}`);
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
-  const type = String(res.headers['content-type'] ?? '');
-  const out: Record<string, unknown> = { status: res.statusCode, content_type: type, body: text };
-  if (/\bjson\b/i.test(type)) {
-    try {
-      out.json = JSON.parse(text);
-    } catch {
-      // Not JSON after all: `body` has the text.
-    }
-  }
-  if (res.statusCode >= 400) {
-    const retryable = res.statusCode >= 500 || res.statusCode === 429 || res.statusCode === 408;
-    throw failed(`${w.method} ${url.host} answered ${res.statusCode}: ${text.slice(0, 300)}`, retryable);
-  }
-  return out;
-}
-
 /**
  * Runs one attempt of a step whose `with` is already rendered; resolves with the step's output or
  * throws a WorkflowError saying whether another attempt may help.
@@ -180,7 +122,7 @@ export async function runStep(step: WorkflowStep, call: StepCall, deps: StepDeps
       return { text: res.output };
     }
     case 'http':
-      return httpStep(step.with, call, deps.httpMaxBytes);
+      return httpStep(step.with, call, deps.http);
     case 'prompt': {
       if (!deps.models) throw failed('prompt steps need MODEL_CHAIN on the scheduler', false);
       const messages = [

@@ -13,6 +13,22 @@ import { compileRulePattern, RegexRunner } from '../../../agent-worker/src/routi
 import type { LoadedWorkflow, WorkflowRegistry } from '../workflow/registry.ts';
 import type { RunRequests } from './run-requests.ts';
 
+/** What the trigger needs to know about a sender; the connectors' pairing store answers it. */
+export interface SenderStanding {
+  standing(
+    platform: string,
+    externalId: string,
+  ): Promise<{ paired: boolean; blockedUntil: Date | undefined }>;
+}
+
+/**
+ * Platforms whose ingress authenticates every caller itself (ingress-web: an API token or a JWT),
+ * so a message there comes from a credential holder. Every other platform is a chat platform where
+ * anyone can write to the bot: there, only paired senders are known. A platform added later is a
+ * chat platform until listed here.
+ */
+const AUTHENTICATED_PLATFORMS: ReadonlySet<string> = new Set(['web', 'api', 'openai']);
+
 export interface MessageTriggerOptions {
   prefix: string;
   queueType: 'quorum' | 'classic';
@@ -30,7 +46,9 @@ export function messageQueueName(prefix: string): string {
  * Message triggers. A queue of the scheduler's own is bound to the inbound topic exchange, so it
  * sees a copy of every inbound message while the agent workers get theirs untouched. The queue
  * drops its oldest messages past a length and an age, and never pushes back on publishers: a
- * stopped scheduler must not slow the message path down.
+ * stopped scheduler must not slow the message path down. Seeing a message is not acting on it:
+ * a run starts only when the workflow's filters (platforms, users, channel, pattern) all hold
+ * and the sender is known (see `known`).
  */
 export class MessageTrigger {
   readonly queue: string;
@@ -42,6 +60,7 @@ export class MessageTrigger {
     private readonly broker: Broker,
     private readonly registry: WorkflowRegistry,
     private readonly requests: RunRequests,
+    private readonly senders: SenderStanding,
     private readonly log: Logger,
     private readonly o: MessageTriggerOptions,
   ) {
@@ -88,7 +107,9 @@ export class MessageTrigger {
   private matches(w: LoadedWorkflow, env: InboundEnvelope): RegExpExecArray | undefined {
     const m = w.workflow.trigger.message;
     if (!m || !w.enabled) return undefined;
-    if (m.platform && m.platform !== env.platform) return undefined;
+    const platforms: readonly string[] | undefined = m.platforms ?? (m.platform ? [m.platform] : undefined);
+    if (platforms && !platforms.includes(env.platform)) return undefined;
+    if (m.users && !m.users.includes(`${env.platform}:${env.user.id}`)) return undefined;
     if (m.channel && m.channel !== env.conversationId && m.channel !== env.chat?.channelId) return undefined;
     const re = this.pattern(w);
     const hit = this.runner.test(re, env.text);
@@ -104,6 +125,20 @@ export class MessageTrigger {
     return re.exec(env.text) ?? undefined;
   }
 
+  /**
+   * Strangers never start a workflow, whatever the connector's STRANGER_MODE: under `open` their
+   * messages reach the agents, but a workflow acts with the operator's tools and channels. Known:
+   * a caller ingress-web authenticated, a user on the connector's ALLOWED_USERS (its gate says
+   * so in `user.admitted`), or a sender the pairing store holds as paired and not blocked — asked
+   * now, not taken from the envelope, so an unpairing counts for messages still queued.
+   */
+  private async known(env: InboundEnvelope): Promise<boolean> {
+    if (AUTHENTICATED_PLATFORMS.has(env.platform)) return true;
+    if (env.user.admitted === 'allowlisted') return true;
+    const s = await this.senders.standing(env.platform, env.user.id);
+    return s.paired && s.blockedUntil === undefined;
+  }
+
   private async onDelivery(d: Delivery): Promise<void> {
     let env: InboundEnvelope;
     try {
@@ -114,10 +149,31 @@ export class MessageTrigger {
       d.ack();
       return;
     }
+    const fields = messageLogFields(env);
+    const labels = { ...fields.labels, message_id: env.id };
     try {
-      for (const w of this.registry.list()) {
-        const match = this.matches(w, env);
-        if (!match) continue;
+      const matched = this.registry
+        .list()
+        .map((w) => ({ w, match: this.matches(w, env) }))
+        .filter((x): x is { w: LoadedWorkflow; match: RegExpExecArray } => x.match !== undefined);
+      if (matched.length === 0) {
+        this.log.debug('message trigger: no workflow matches', { ...fields, labels });
+        d.ack();
+        return;
+      }
+      if (!(await this.known(env))) {
+        this.log.info('message trigger: the sender is a stranger; no workflow runs', {
+          ...fields,
+          labels: {
+            ...labels,
+            sender: `${env.platform}:${env.user.id}`,
+            workflows: matched.map((x) => x.w.workflow.name).join(','),
+          },
+        });
+        d.ack();
+        return;
+      }
+      for (const { w, match } of matched) {
         const { run, duplicate } = await this.requests.request({
           workflow: w.workflow.name,
           triggerType: 'message',
@@ -137,8 +193,8 @@ export class MessageTrigger {
           },
         });
         this.log.info(duplicate ? 'message trigger: run exists already' : 'message trigger: run queued', {
-          ...messageLogFields(env),
-          labels: { workflow: w.workflow.name, run_id: run.id },
+          ...fields,
+          labels: { ...labels, workflow: w.workflow.name, run_id: run.id },
         });
       }
       d.ack();

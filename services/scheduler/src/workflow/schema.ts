@@ -2,6 +2,7 @@ import { builtinToolNames, platformSchema } from '@switchboard/core';
 import { Cron } from 'croner';
 import { z } from 'zod';
 import { compileRulePattern } from '../../../agent-worker/src/routing/safe-regex.ts';
+import { hasTemplate, literalProblems } from './literals.ts';
 import { templateRefs } from './template.ts';
 
 /** Workflow names are ids: in URLs, BullMQ scheduler ids and metric labels. */
@@ -53,12 +54,25 @@ const webhookTriggerSchema = z.preprocess(
   }),
 );
 
+/** `slack:U024BE7LH`: a platform and that platform's own user id. */
+const senderSchema = z
+  .string()
+  .max(300)
+  .regex(/^[a-z]+:.+$/, 'a sender is "<platform>:<user id>", e.g. slack:U024BE7LH')
+  .refine((u) => platformSchema.safeParse(u.slice(0, u.indexOf(':'))).success, {
+    message: `a sender starts with a platform (${platformSchema.options.join(', ')})`,
+  });
+
 const messageTriggerSchema = z
   .strictObject({
     /** A regular expression tested against the message text. */
     pattern: z.string().min(1).max(256),
     flags: z.string().max(4).optional(),
+    /** One platform; `platforms` names several. */
     platform: platformSchema.optional(),
+    platforms: z.array(platformSchema).min(1).max(16).optional(),
+    /** Only these senders; without it, any sender who is not a stranger (see docs/workflows.md). */
+    users: z.array(senderSchema).min(1).max(1_000).optional(),
     /** The group/channel id, or the conversation id. */
     channel: z.string().min(1).max(256).optional(),
   })
@@ -67,6 +81,20 @@ const messageTriggerSchema = z
       compileRulePattern(m.pattern, m.flags ?? '');
     } catch (err) {
       ctx.addIssue({ code: 'custom', message: (err as Error).message, path: ['pattern'] });
+    }
+    if (m.platform && m.platforms) {
+      ctx.addIssue({ code: 'custom', message: 'platform or platforms, not both', path: ['platforms'] });
+    }
+    const platforms = m.platforms ?? (m.platform ? [m.platform] : undefined);
+    for (const [i, u] of (m.users ?? []).entries()) {
+      const platform = u.slice(0, u.indexOf(':'));
+      if (platforms && !(platforms as string[]).includes(platform)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['users', i],
+          message: `"${u}" is on ${platform}, which this trigger does not listen to (${platforms.join(', ')})`,
+        });
+      }
     }
   });
 
@@ -117,7 +145,13 @@ const toolStepSchema = z.strictObject({
   ...stepBase,
   type: z.literal('tool'),
   with: z.strictObject({
-    tool: z.enum(builtinToolNames),
+    tool: z
+      .string()
+      .refine((t) => !hasTemplate(t), {
+        message: 'the tool name must be written out, not filled from a {{ … }}',
+        abort: true,
+      })
+      .pipe(z.enum(builtinToolNames)),
     arguments: z.record(z.string(), z.unknown()).default({}),
   }),
 });
@@ -196,9 +230,21 @@ export const workflowSchema = z
         });
       }
       checkRefs(step.with, ['steps', i, 'with'], seen, false, ctx);
+      for (const p of literalProblems(step)) {
+        ctx.addIssue({ code: 'custom', path: ['steps', i, 'with', ...p.at], message: p.message });
+      }
       seen.add(step.id);
     }
-    if (wf.on_failure) checkRefs(wf.on_failure, ['on_failure'], seen, true, ctx);
+    if (wf.on_failure) {
+      checkRefs(wf.on_failure, ['on_failure'], seen, true, ctx);
+      if (hasTemplate(wf.on_failure.send_message.channel)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['on_failure', 'send_message', 'channel'],
+          message: 'the channel must be written out, not filled from a {{ … }}',
+        });
+      }
+    }
   });
 
 function checkRefs(
