@@ -94,6 +94,8 @@ export class ConsoleTestbed {
       BULLMQ_PREFIX: this.bullPrefix,
       WORKFLOWS_DIR: this.workflowsDir,
       WORKFLOW_WEBHOOK_TOKEN: workflowToken,
+      // web-health's http step goes to loopback, which the egress policy refuses unless allowlisted.
+      EGRESS_ALLOWLIST: new URL(this.stack.web.url).host,
       LOG_LEVEL: 'warn',
       HTTP_PORT: '0',
     });
