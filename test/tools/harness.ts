@@ -1,10 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, realpath, rm } from 'node:fs/promises';
+import { chown, mkdir, mkdtemp, readdir, readFile, realpath, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import {
   Broker,
   type BrokerOptions,
@@ -17,6 +17,7 @@ import {
   toolQueueName,
 } from '@switchboard/core';
 import { ROOT, type ServiceProcess, spawnService } from '../../scripts/lib/spawn-service.ts';
+import { grantWorkspace } from '../../services/tool-runner/src/sandbox/identity.ts';
 import { sandboxCall } from '../../services/tool-runner/src/sandbox/protocol.ts';
 import { conversationKey } from '../../services/tool-runner/src/tools/workspace.ts';
 import { AMQP_URL, createTestDatabase, deleteBrokerPrefix, uniqueName, waitFor } from '../support/infra.ts';
@@ -76,7 +77,7 @@ export async function startToolBed(
     await client?.close();
     await broker?.close();
     await runner?.kill('SIGTERM', 15_000);
-    await deleteBrokerPrefix(prefix, 1, 2, [toolQueueName(prefix)]);
+    await deleteBrokerPrefix(prefix, 1, 2, [toolQueueName(prefix), toolQueueName(prefix, 'browser')]);
     await db.drop();
     if (!o.workspace) await rm(workspace, { recursive: true, force: true });
   };
@@ -230,16 +231,25 @@ export async function processesRunning(argv: string[]): Promise<number[]> {
   return pids;
 }
 
+/** The user the sandbox runs as in the tests (which run as root): nobody, as in process mode. */
+export const SANDBOX_UID = 65534;
+
 /**
  * The shell sandbox as its own process, started the way its container is (its own entry point,
- * only its own settings), for the `SHELL_SANDBOX=socket` layout.
+ * only its own settings, a user of its own), for the `SHELL_SANDBOX=socket` layout.
  */
 export async function startSandboxProcess(
   socket: string,
   env: Record<string, string>,
 ): Promise<{ proc: ChildProcess; logs: string[]; stop: () => Promise<void> }> {
+  // As compose does with its volumes: the sandbox's user owns the socket's directory and can read
+  // the workspace.
+  await chown(dirname(socket), SANDBOX_UID, SANDBOX_UID);
+  if (env.WORKSPACE_DIR) await grantWorkspace(env.WORKSPACE_DIR, SANDBOX_UID);
   const proc = spawn(process.execPath, ['--import', 'tsx', 'services/tool-runner/src/sandbox/main.ts'], {
     cwd: ROOT,
+    uid: SANDBOX_UID,
+    gid: SANDBOX_UID,
     env: { PATH: process.env.PATH ?? '', SANDBOX_SOCKET: socket, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

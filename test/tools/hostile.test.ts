@@ -147,11 +147,17 @@ describe('hostile input against the tool-runner', () => {
     });
 
     it('gives commands no secret: their environment is a fixed minimal set', async () => {
-      const r = await bed.call('shell', { command: 'cat', args: ['/proc/self/environ'] });
-      const names = r.output
-        .split('\n')
-        .slice(2)
-        .join('\n')
+      const environ = await bed.call('shell', { command: 'cat', args: ['/proc/self/environ'] });
+      expect(environ.error?.code).toBe('TOOL_REFUSED');
+      expect(environ.output).toMatch(/"\/proc\/self\/environ" is outside the workspace/);
+      // Read from outside, while the command runs: what the program itself was given.
+      const pending = bed.call('shell', { command: 'sleep', args: ['1.2468'] });
+      const [pid] = await waitFor('the command to run', async () => {
+        const pids = await processesRunning(['sleep', '1.2468']);
+        return pids.length > 0 ? pids : undefined;
+      });
+      const env = await readFile(`/proc/${pid}/environ`, 'utf8');
+      const names = env
         .split('\0')
         .filter(Boolean)
         .map((kv) => kv.split('=')[0])
@@ -167,7 +173,8 @@ describe('hostile input against the tool-runner', () => {
         'SYSTEMD_PAGER',
         'TERM',
       ]);
-      expect(r.output).not.toMatch(/AMQP|DATABASE|postgres:|amqp:/);
+      expect(env).not.toMatch(/AMQP|DATABASE|postgres:|amqp:/);
+      expect((await pending).ok).toBe(true);
     });
 
     it('kills a command at the timeout, with the whole process group', async () => {

@@ -1,107 +1,208 @@
-import { basename } from 'node:path';
+import { type ProgramRules, SHELL_CATALOGUE, type ValueKind } from './catalogue.ts';
 
-/** One allowlist entry: a program and the fixed arguments every call must start with. */
-export interface AllowedCommand {
-  program: string;
-  prefix: string[];
+/** One program an installation allows, with the catalogue's rules for it. */
+export interface AllowedProgram {
+  name: string;
+  rules: ProgramRules;
 }
-
-/**
- * Programs that run other programs, code or connections handed to them in their arguments
- * (`find -exec`, `sed 's/x/y/e'`, `awk 'BEGIN{system(…)}'`, `env sh`, `tar --to-command`,
- * `git -c core.pager=…`, `ssh -o ProxyCommand=…`). Allowlisting one of them would allowlist
- * everything, so they are refused at start.
- */
-const COMMAND_RUNNERS = new Set(
-  [
-    // shells and interpreters
-    'sh bash dash zsh ksh mksh csh tcsh fish busybox toybox python node nodejs deno bun ruby php',
-    'lua tclsh wish expect perl awk gawk mawk nawk sed ed vi vim nvim emacs nano',
-    // run a command given as an argument
-    'env xargs find sudo su doas pkexec runuser nice nohup timeout watch strace ltrace gdb script',
-    'setsid stdbuf unshare nsenter chroot ionice taskset flock time systemd-run at batch crontab',
-    'make git tar zip docker podman kubectl sqlite3 psql mysql less more man',
-    // open connections or run a helper program (ssh -o ProxyCommand, rsync -e, wget --use-askpass)
-    'ssh scp sftp rsync curl wget nc ncat netcat socat telnet',
-  ]
-    .join(' ')
-    .split(' '),
-);
-const RUNNER_PATTERNS = [/^python[0-9.]*$/, /^perl[0-9.]*$/, /^ruby[0-9.]*$/, /^php[0-9.]*$/, /^lua[0-9.]*$/];
-
-const BARE_NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
-const ABSOLUTE_PATH = /^\/[A-Za-z0-9._+/-]{1,255}$/;
 
 export const MAX_ARGS = 64;
 export const MAX_ARG_CHARS = 4096;
 
-export function isCommandRunner(program: string): boolean {
-  const name = basename(program);
-  return COMMAND_RUNNERS.has(name) || RUNNER_PATTERNS.some((p) => p.test(name));
-}
+const catalogueNames = () => Object.keys(SHELL_CATALOGUE).sort().join(', ');
 
 /**
- * Parses `SHELL_ALLOWLIST`: comma-separated entries, each a program name (looked up on SHELL_PATH)
- * or an absolute path, optionally followed by fixed leading arguments separated by spaces:
- * `df,uptime,free,uname,systemctl status,/opt/checks/disk.sh`. Throws with the entry at fault.
+ * Parses `SHELL_ALLOWLIST`: comma-separated program names, each from the shipped catalogue
+ * (catalogue.ts), whose rules decide the arguments. Throws with the entry at fault.
  */
-export function parseShellAllowlist(raw: string): AllowedCommand[] {
-  const out: AllowedCommand[] = [];
+export function parseShellAllowlist(raw: string): AllowedProgram[] {
+  const out: AllowedProgram[] = [];
   for (const entry of raw.split(',').map((e) => e.trim())) {
     if (!entry) continue;
-    const [program = '', ...prefix] = entry.split(/\s+/);
-    if (program.includes('/')) {
-      if (!ABSOLUTE_PATH.test(program) || program.split('/').includes('..')) {
-        throw new Error(`"${entry}": a program with a slash must be a plain absolute path`);
-      }
-    } else if (!BARE_NAME.test(program)) {
-      throw new Error(`"${entry}": "${program}" is not a valid program name`);
-    }
-    if (isCommandRunner(program)) {
+    if (/\s/.test(entry)) {
       throw new Error(
-        `"${entry}": ${basename(program)} can run other programs, code or connections named in its arguments, so it cannot be allowlisted`,
+        `"${entry}": entries are program names only; the arguments each program may take come with the shell catalogue`,
       );
     }
-    out.push({ program, prefix });
+    if (entry.includes('/')) {
+      throw new Error(`"${entry}": programs are named from the shell catalogue, not by path`);
+    }
+    const rules = Object.hasOwn(SHELL_CATALOGUE, entry) ? SHELL_CATALOGUE[entry] : undefined;
+    if (!rules) {
+      throw new Error(
+        `"${entry}" is not in the shell catalogue, which holds only programs whose arguments can be checked: ${catalogueNames()}`,
+      );
+    }
+    if (!out.some((p) => p.name === entry)) out.push({ name: entry, rules });
   }
   return out;
 }
 
-export type CommandCheck = { ok: true } | { ok: false; reason: string };
-
 /** Describes the allowlist for a refusal message: what the model may call instead. */
-export function describeAllowlist(allowed: AllowedCommand[]): string {
+export function describeAllowlist(allowed: AllowedProgram[]): string {
   if (allowed.length === 0) return 'no commands are allowed on this installation';
-  return `allowed commands: ${allowed.map((a) => [a.program, ...a.prefix].join(' ')).join(', ')}`;
+  return `allowed commands: ${allowed.map((a) => a.name).join(', ')}`;
+}
+
+const kindName = (k: ValueKind): string =>
+  typeof k === 'object'
+    ? k.oneOf.join('|')
+    : {
+        path: 'FILE',
+        count: 'N',
+        number: 'NUMBER',
+        duration: 'SECONDS',
+        text: 'TEXT',
+        'date-format': '+FORMAT',
+        unit: 'UNIT',
+      }[k];
+
+/** The allowed form of one program, e.g. `head [-n N] [-q] … FILE…, FILE: a path in the workspace`. */
+export function describeProgram(p: AllowedProgram): string {
+  const r = p.rules;
+  if (r.parse === 'none') return `${p.name} TEXT… (${r.summary})`;
+  const opts = Object.entries(r.options).map(([o, k]) => (k === null ? o : `${o} ${kindName(k)}`));
+  const ops = [...(r.leading ?? []).map(kindName)];
+  if (r.operands !== null) ops.push(`${kindName(r.operands)}…`);
+  const files = Object.values(r.options).includes('path') || r.operands === 'path';
+  return [
+    `${p.name}${opts.length ? ` [${opts.join(' ')}]` : ''}${ops.length ? ` ${ops.join(' ')}` : ' (no operands)'}`,
+    files ? '; FILE: a path inside the workspace' : '',
+  ].join('');
+}
+
+const KIND_CHECKS: Record<Exclude<ValueKind, object>, RegExp> = {
+  path: /^[^\0]+$/,
+  count: /^[-+]?\d{1,12}$/,
+  number: /^[-+]?(\d{1,15}(\.\d{1,15})?|\.\d{1,15})$/,
+  duration: /^(\d{1,9}(\.\d{1,9})?|\.\d{1,9})[smhd]?$/,
+  text: /^[^\0]*$/,
+  'date-format': /^\+[^\0\n]{0,200}$/,
+  unit: /^[A-Za-z0-9][A-Za-z0-9:_.@\\-]{0,255}$/,
+};
+
+function valueFits(kind: ValueKind, v: string): boolean {
+  if (typeof kind === 'object') return kind.oneOf.includes(v);
+  return KIND_CHECKS[kind].test(v);
 }
 
 /**
- * Whether `program args…` may run. No shell ever sees the command, so metacharacters in the
- * arguments are plain text; the checks here are about which program runs and how it starts.
+ * Where a path sits in argv, so the checked, resolved path can replace it: the argument at
+ * `index`, after `prefix` (`--file=` or `-f` when the value is attached).
  */
-export function checkCommand(allowed: AllowedCommand[], program: string, args: string[]): CommandCheck {
+export interface PathSlot {
+  index: number;
+  prefix: string;
+  value: string;
+}
+
+export type CommandCheck =
+  | { ok: true; program: AllowedProgram; paths: PathSlot[] }
+  | { ok: false; reason: string };
+
+const no = (reason: string): CommandCheck => ({ ok: false, reason });
+
+/**
+ * Whether `program args…` fits the catalogue's rules for it, read the way GNU getopt reads it:
+ * options anywhere until `--`, short ones clustered (`-hT`, `-n5`), long ones exact, with
+ * `=value` or the next argument as the value. No shell ever sees the command, so metacharacters
+ * are plain text; what is checked here is which program runs and which options it is given.
+ * Paths are only syntax-checked here: confinePaths (paths.ts) confines them to the workspace.
+ */
+export function checkCommand(allowed: AllowedProgram[], program: string, args: string[]): CommandCheck {
   if (program.includes('\0') || args.some((a) => a.includes('\0'))) {
-    return { ok: false, reason: 'NUL bytes are not allowed in a command or its arguments' };
+    return no('NUL bytes are not allowed in a command or its arguments');
   }
-  if (args.length > MAX_ARGS) return { ok: false, reason: `at most ${MAX_ARGS} arguments are allowed` };
+  if (args.length > MAX_ARGS) return no(`at most ${MAX_ARGS} arguments are allowed`);
   if (args.some((a) => a.length > MAX_ARG_CHARS)) {
-    return { ok: false, reason: `an argument is longer than ${MAX_ARG_CHARS} characters` };
+    return no(`an argument is longer than ${MAX_ARG_CHARS} characters`);
   }
-  // A slash means a path: only ever the exact path an operator allowlisted, never a lookalike.
-  const entries = allowed.filter((a) => a.program === program);
-  if (entries.length === 0) {
+  const p = allowed.find((a) => a.name === program);
+  if (!p) {
     const hint = /[\s;|&$`<>(){}\n\\'"*?]/.test(program)
       ? ' (commands run without a shell: give the program name alone and its arguments in "args")'
-      : '';
-    return {
-      ok: false,
-      reason: `"${program.slice(0, 100)}" is not on the allowlist${hint}; ${describeAllowlist(allowed)}`,
-    };
+      : program.includes('/')
+        ? " (give the program by name: it runs from the sandbox's own path)"
+        : '';
+    return no(`"${program.slice(0, 100)}" is not on the allowlist${hint}; ${describeAllowlist(allowed)}`);
   }
-  const fits = entries.some((e) => e.prefix.every((p, i) => args[i] === p));
-  if (!fits) {
-    const forms = entries.map((e) => [e.program, ...e.prefix].join(' ')).join(' | ');
-    return { ok: false, reason: `${program} is allowed only as: ${forms} …` };
+  const r = p.rules;
+  const usage = () => `allowed: ${describeProgram(p)}`;
+  const bad = (what: string) => no(`${program}: ${what}; ${usage()}`);
+  const paths: PathSlot[] = [];
+  const given = new Set<string>();
+  const operands: Array<{ index: number; value: string }> = [];
+
+  const takeValue = (opt: string, kind: ValueKind, v: string, index: number, prefix: string) => {
+    if (!valueFits(kind, v)) return `option ${opt} needs ${kindName(kind)}, not "${v.slice(0, 80)}"`;
+    if (kind === 'path') paths.push({ index, prefix, value: v });
+    return undefined;
+  };
+
+  if (r.parse === 'none') {
+    for (const [index, value] of args.entries()) operands.push({ index, value });
+  } else {
+    let endOfOptions = false;
+    for (let i = 0; i < args.length; i++) {
+      const a = args[i]!;
+      if (endOfOptions || a === '-' || !a.startsWith('-')) {
+        operands.push({ index: i, value: a });
+        continue;
+      }
+      if (a === '--') {
+        endOfOptions = true;
+        continue;
+      }
+      if (a.startsWith('--')) {
+        const eq = a.indexOf('=');
+        const name = eq < 0 ? a : a.slice(0, eq);
+        if (!Object.hasOwn(r.options, name)) return bad(`option ${name.slice(0, 80)} is not allowed`);
+        const kind = r.options[name]!;
+        given.add(name);
+        if (kind === null) {
+          if (eq >= 0) return bad(`option ${name} takes no value`);
+          continue;
+        }
+        let err: string | undefined;
+        if (eq >= 0) err = takeValue(name, kind, a.slice(eq + 1), i, `${name}=`);
+        else if (i + 1 >= args.length) err = `option ${name} needs a value`;
+        else err = takeValue(name, kind, args[++i]!, i, '');
+        if (err) return bad(err);
+        continue;
+      }
+      // A cluster of short options: each letter one option, until one that takes a value, which
+      // is the rest of the cluster or else the next argument.
+      for (let j = 1; j < a.length; j++) {
+        const name = `-${a[j]}`;
+        if (!Object.hasOwn(r.options, name)) return bad(`option ${name} is not allowed`);
+        const kind = r.options[name]!;
+        given.add(name);
+        if (kind === null) continue;
+        const rest = a.slice(j + 1);
+        let err: string | undefined;
+        if (rest) err = takeValue(name, kind, rest, i, a.slice(0, j + 1));
+        else if (i + 1 >= args.length) err = `option ${name} needs a value`;
+        else err = takeValue(name, kind, args[++i]!, i, '');
+        if (err) return bad(err);
+        break;
+      }
+    }
   }
-  return { ok: true };
+
+  const leading = r.leadingUnless?.some((o) => given.has(o)) ? [] : (r.leading ?? []);
+  for (const [n, kind] of leading.entries()) {
+    const op = operands[n];
+    if (!op) return bad(`${kindName(kind)} is missing`);
+    if (!valueFits(kind, op.value)) return bad(`"${op.value.slice(0, 80)}" is not ${kindName(kind)}`);
+  }
+  const rest = operands.slice(leading.length);
+  if (r.operands === null && rest.length > 0) return bad('it takes no operands');
+  if (rest.length < (r.minOperands ?? 0)) return bad(`it needs at least ${r.minOperands} operand(s)`);
+  if (rest.length > (r.maxOperands ?? MAX_ARGS)) return bad(`it takes at most ${r.maxOperands} operand(s)`);
+  for (const op of rest) {
+    const kind = r.operands!;
+    if (!valueFits(kind, op.value)) return bad(`"${op.value.slice(0, 80)}" is not ${kindName(kind)}`);
+    if (kind === 'path') paths.push({ index: op.index, prefix: '', value: op.value });
+  }
+  return { ok: true, program: p, paths };
 }

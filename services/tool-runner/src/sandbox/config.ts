@@ -1,11 +1,12 @@
 import { loadConfig } from '@switchboard/core';
 import { z } from 'zod';
 import { parseShellAllowlist } from './allowlist.ts';
+import { DEFAULT_SHELL_ALLOWLIST } from './catalogue.ts';
 
 /** The shell allowlist as a setting: parsed and checked at start, so a bad entry stops the service. */
 export const shellAllowlistSetting = z
   .string()
-  .default('date,df,du,free,uname,uptime,ls,cat,head,tail,wc')
+  .default(DEFAULT_SHELL_ALLOWLIST)
   .transform((s, ctx) => {
     try {
       return parseShellAllowlist(s);
@@ -18,8 +19,8 @@ export const shellAllowlistSetting = z
 /** Settings the shell sandbox and the tool-runner share (the runner passes them on in spawn mode). */
 export const shellConfigShape = {
   /**
-   * Commands the shell tool may run: comma-separated program names (looked up on SHELL_PATH) or
-   * absolute paths, each optionally followed by fixed leading arguments: `df,uptime,systemctl status`.
+   * Programs the shell tool may run: comma-separated names from the shipped catalogue
+   * (sandbox/catalogue.ts), which fixes the options and operands each may take: `df,uptime,grep`.
    */
   SHELL_ALLOWLIST: shellAllowlistSetting,
   /** The only directories programs are looked up in. */
@@ -42,6 +43,8 @@ export const sandboxConfigSchema = z.object({
   SANDBOX_SOCKET: z.string().startsWith('/', 'must be an absolute path').default('/run/sandbox/shell.sock'),
   /** Commands running at once; more are answered "busy". */
   SHELL_MAX_CONCURRENT: z.coerce.number().int().min(1).max(64).default(4),
+  /** Set by the tool-runner that starts the sandbox: the sandbox refuses to run under that uid. */
+  SANDBOX_RUNNER_UID: z.coerce.number().int().min(0).optional(),
   /** Set by the tool-runner when it starts the sandbox as its child: exit when the parent is gone. */
   SANDBOX_EXIT_WITH_PARENT: z.enum(['0', '1']).default('0'),
 });

@@ -2,7 +2,10 @@ import { spawn } from 'node:child_process';
 import type { RunOutcome } from './protocol.ts';
 
 export interface ExecOptions {
+  /** The absolute path pinned at start. */
   program: string;
+  /** The program's name, its argv[0] (what `ps` shows). */
+  name: string;
   args: string[];
   cwd: string;
   /** Where programs are looked up; the only PATH the command sees. */
@@ -50,6 +53,7 @@ export function execCommand(o: ExecOptions): Promise<RunOutcome & { spawnError?:
   const started = Date.now();
   return new Promise((resolve) => {
     const child = spawn(o.program, o.args, {
+      argv0: o.name,
       cwd: o.cwd,
       env: commandEnv(o.path, o.cwd),
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -110,8 +114,8 @@ export function execCommand(o: ExecOptions): Promise<RunOutcome & { spawnError?:
     child.on('error', (err: NodeJS.ErrnoException) => {
       spawnError =
         err.code === 'ENOENT'
-          ? `${o.program}: program not found on the sandbox's PATH`
-          : `${o.program}: could not start (${err.code ?? err.message})`;
+          ? `${o.name}: ${o.program} is gone from the sandbox since it started`
+          : `${o.name}: could not start (${err.code ?? err.message})`;
       finish(null, null);
     });
     // 'exit' fires when the program ends even if a background child still holds its pipes open;

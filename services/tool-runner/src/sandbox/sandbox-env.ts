@@ -1,8 +1,8 @@
-import type { AllowedCommand } from './allowlist.ts';
+import type { AllowedProgram } from './allowlist.ts';
 
 export interface SandboxSettings {
   LOG_LEVEL: string;
-  SHELL_ALLOWLIST: AllowedCommand[];
+  SHELL_ALLOWLIST: AllowedProgram[];
   SHELL_PATH: string;
   SHELL_TIMEOUT_MS: number;
   SHELL_MAX_OUTPUT_BYTES: number;
@@ -18,7 +18,7 @@ export function sandboxEnv(cfg: SandboxSettings, workspace: string): Record<stri
     PATH: cfg.SHELL_PATH,
     LOG_LEVEL: cfg.LOG_LEVEL,
     WORKSPACE_DIR: workspace,
-    SHELL_ALLOWLIST: cfg.SHELL_ALLOWLIST.map((c) => [c.program, ...c.prefix].join(' ')).join(','),
+    SHELL_ALLOWLIST: cfg.SHELL_ALLOWLIST.map((c) => c.name).join(','),
     SHELL_PATH: cfg.SHELL_PATH,
     SHELL_TIMEOUT_MS: String(cfg.SHELL_TIMEOUT_MS),
     SHELL_MAX_OUTPUT_BYTES: String(cfg.SHELL_MAX_OUTPUT_BYTES),

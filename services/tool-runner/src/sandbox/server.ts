@@ -2,7 +2,8 @@ import { chmod, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { errorMessage, type Logger, traceFields } from '@switchboard/core';
 import { z } from 'zod';
-import { type AllowedCommand, checkCommand } from './allowlist.ts';
+import type { AllowedProgram } from './allowlist.ts';
+import { checkAndConfine } from './check.ts';
 import { execCommand } from './exec.ts';
 import {
   MAX_REQUEST_BYTES,
@@ -15,7 +16,9 @@ export interface SandboxServerOptions {
   socketPath: string;
   /** Real path of the workspace: every command's working directory. */
   workspace: string;
-  allowlist: AllowedCommand[];
+  allowlist: AllowedProgram[];
+  /** Each allowlisted program's real path, pinned at start (programs.ts). */
+  programs: Map<string, string>;
   path: string;
   maxTimeoutMs: number;
   maxOutputBytes: number;
@@ -26,9 +29,10 @@ export interface SandboxServerOptions {
 const REQUEST_READ_TIMEOUT_MS = 10_000;
 
 /**
- * The shell sandbox: a process of its own (in compose a container without network) that runs
- * allowlisted commands for the tool-runner. It re-checks the allowlist itself, so a compromised
- * tool-runner can still run nothing else here.
+ * The shell sandbox: a process of its own (in compose a container without network; in process
+ * mode a child under a uid of its own) that runs catalogue commands for the tool-runner. It
+ * re-checks every command against the catalogue itself, so a compromised tool-runner can still
+ * run nothing else here.
  */
 export class SandboxServer {
   private server: Server | undefined;
@@ -54,7 +58,7 @@ export class SandboxServer {
         resolve();
       });
     });
-    // Owner and group only: the tool-runner runs as the same user, nobody else needs it.
+    // Owner and group only: the tool-runner is root (process mode) or shares the sandbox's user.
     await chmod(this.o.socketPath, 0o660);
     this.server = server;
   }
@@ -116,10 +120,12 @@ export class SandboxServer {
       ...traceFields(req.traceId ?? req.id, { call_id: req.id }),
       process: { name: req.program, args_count: req.args.length },
     };
-    const check = checkCommand(this.o.allowlist, req.program, req.args);
-    if (!check.ok) {
-      this.log.warn('command refused', { ...fields, error: { code: 'TOOL_REFUSED', message: check.reason } });
-      return { status: 'refused', message: check.reason };
+    const check = await checkAndConfine(this.o.allowlist, this.o.workspace, req.program, req.args);
+    const executable = check.ok ? this.o.programs.get(req.program) : undefined;
+    if (!check.ok || !executable) {
+      const reason = check.ok ? `"${req.program}" was not found at start` : check.reason;
+      this.log.warn('command refused', { ...fields, error: { code: 'TOOL_REFUSED', message: reason } });
+      return { status: 'refused', message: reason };
     }
     if (this.running.size >= this.o.maxConcurrent) {
       return {
@@ -130,8 +136,9 @@ export class SandboxServer {
     this.running.add(ac);
     try {
       const result = await execCommand({
-        program: req.program,
-        args: req.args,
+        program: executable,
+        name: req.program,
+        args: check.args,
         cwd: this.o.workspace,
         path: this.o.path,
         timeoutMs: Math.min(req.timeoutMs, this.o.maxTimeoutMs),

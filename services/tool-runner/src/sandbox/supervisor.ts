@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chown, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,15 +21,18 @@ export function sandboxCommand(): string[] {
 export interface SandboxSupervisorOptions {
   /** The environment the sandbox gets, and nothing else: it must not see our secrets. */
   env: Record<string, string>;
+  /** The user and group the sandbox runs as: never the runner's (its environ holds our secrets). */
+  user: { uid: number; gid: number };
   log: Logger;
   command?: string[];
   startTimeoutMs?: number;
 }
 
 /**
- * Process mode: runs the shell sandbox as a child on a unix socket in a private temp directory,
- * restarts it if it dies, and stops it with us. The child has no network isolation here — only
- * the container deployment (network_mode: none) gives that.
+ * Process mode: runs the shell sandbox as a child under a uid of its own, on a unix socket in a
+ * private temp directory it owns, restarts it if it dies, and stops it with us. Under its own uid
+ * neither it nor its commands can read our /proc/<pid>/environ, signal us or write our files. The
+ * child has no network isolation here — only the container deployment (network_mode: none) does.
  */
 export class SandboxSupervisor {
   socketPath = '';
@@ -43,13 +46,23 @@ export class SandboxSupervisor {
   async start(): Promise<void> {
     this.dir = await mkdtemp(join(tmpdir(), 'sb-sandbox-'));
     this.socketPath = join(this.dir, 'shell.sock');
+    // Only the sandbox's user may create the socket here; we (root) connect whatever its mode.
+    await chown(this.dir, this.o.user.uid, this.o.user.gid);
     await this.spawnChild();
   }
 
   private async spawnChild(): Promise<void> {
     const [cmd = process.execPath, ...args] = this.o.command ?? sandboxCommand();
     const child = spawn(cmd, args, {
-      env: { ...this.o.env, SANDBOX_SOCKET: this.socketPath, SANDBOX_EXIT_WITH_PARENT: '1' },
+      env: {
+        ...this.o.env,
+        SANDBOX_SOCKET: this.socketPath,
+        SANDBOX_EXIT_WITH_PARENT: '1',
+        SANDBOX_RUNNER_UID: String(process.getuid?.() ?? ''),
+      },
+      // libuv also drops our supplementary groups (setgroups) before it switches.
+      uid: this.o.user.uid,
+      gid: this.o.user.gid,
       // stdin stays open as a lifeline; its logs join ours on stdout/stderr.
       stdio: ['pipe', 'inherit', 'inherit'],
     });

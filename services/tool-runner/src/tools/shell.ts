@@ -1,5 +1,6 @@
 import { type ShellArgs, shellArgs } from '../args.ts';
-import { type AllowedCommand, checkCommand } from '../sandbox/allowlist.ts';
+import type { AllowedProgram } from '../sandbox/allowlist.ts';
+import { checkAndConfine } from '../sandbox/check.ts';
 import { type RunOutcome, SandboxUnavailableError, sandboxCall } from '../sandbox/protocol.ts';
 import { Slots } from '../slots.ts';
 import {
@@ -14,7 +15,11 @@ import {
 
 export interface ShellOptions {
   socketPath: string;
-  allowlist: AllowedCommand[];
+  /** The workspace's real path: paths in arguments are confined to it. */
+  workspace: string;
+  /** Set when the shell tool cannot run safely here (no sandbox user): every call gets this. */
+  off?: string;
+  allowlist: AllowedProgram[];
   timeoutMs: number;
   maxOutputBytes: number;
   /** The sandbox's SHELL_MAX_CONCURRENT: calls beyond it wait here instead of being told "busy". */
@@ -29,8 +34,8 @@ function quote(arg: string): string {
 }
 
 /**
- * shell: runs an allowlisted program in the sandbox. Checked here against the allowlist (to refuse
- * early with the caller in the log) and again by the sandbox, which trusts nobody.
+ * shell: runs a catalogue program in the sandbox. Checked here against the catalogue's rules (to
+ * refuse early with the caller in the log) and again by the sandbox, which trusts nobody.
  */
 export class ShellTool implements Tool<typeof shellArgs> {
   readonly name = 'shell' as const;
@@ -43,6 +48,7 @@ export class ShellTool implements Tool<typeof shellArgs> {
   }
 
   async run(a: ShellArgs, ctx: ToolRunContext): Promise<ToolOutput> {
+    if (this.o.off) throw new ToolError('TOOL_UNAVAILABLE', this.o.off);
     let program = a.command;
     let args = a.args;
     if (args.length === 0 && /\s/.test(program.trim())) {
@@ -53,7 +59,7 @@ export class ShellTool implements Tool<typeof shellArgs> {
       }
       [program = '', ...args] = program.trim().split(/\s+/);
     }
-    const check = checkCommand(this.o.allowlist, program, args);
+    const check = await checkAndConfine(this.o.allowlist, this.o.workspace, program, args);
     if (!check.ok) throw refused(check.reason);
 
     const line = `$ ${[program, ...args].map(quote).join(' ')}`;
