@@ -7,7 +7,7 @@ describe('tool-runner configuration', () => {
   it('has safe defaults: every tool on, a short read-only command list, nothing internal reachable', () => {
     const cfg = loadToolRunnerConfig(base);
     expect([...cfg.TOOLS_ENABLED]).toEqual(['shell', 'http_fetch', 'files', 'browser', 'send_message']);
-    expect(cfg.SHELL_ALLOWLIST.map((c) => c.program)).toEqual([
+    expect(cfg.SHELL_ALLOWLIST.map((c) => c.name)).toEqual([
       'date',
       'df',
       'du',
@@ -26,7 +26,13 @@ describe('tool-runner configuration', () => {
   });
 
   it.each([
-    ['SHELL_ALLOWLIST', 'df,bash', /SHELL_ALLOWLIST: "bash": bash can run other programs/],
+    ['SHELL_ALLOWLIST', 'df,bash', /SHELL_ALLOWLIST: "bash" is not in the shell catalogue/],
+    [
+      'SHELL_ALLOWLIST',
+      'systemctl status',
+      /SHELL_ALLOWLIST: "systemctl status": entries are program names only/,
+    ],
+    ['SHELL_SANDBOX_UID', '0', /SHELL_SANDBOX_UID/],
     ['EGRESS_ALLOWLIST', '10.0.0.0/99', /EGRESS_ALLOWLIST: "10.0.0.0\/99": not a valid CIDR range/],
     ['TOOLS_ENABLED', 'shell,rm', /TOOLS_ENABLED: unknown tool\(s\) rm/],
     ['CHANNELS_JSON', '{"ops": {"platform": "irc"}}', /CHANNELS_JSON: .*platform/],

@@ -68,6 +68,12 @@ export const toolRunnerConfigShape = {
    * mode; no network isolation). `socket`: connect to a sandbox container at SANDBOX_SOCKET.
    */
   SHELL_SANDBOX: z.enum(['spawn', 'socket']).default('spawn'),
+  /**
+   * spawn mode: the user and group the sandbox runs as (default nobody/nogroup). Never the
+   * runner's own: a runner that is not root cannot switch, and then the shell tool is off.
+   */
+  SHELL_SANDBOX_UID: z.coerce.number().int().min(1).max(2_147_483_647).default(65534),
+  SHELL_SANDBOX_GID: z.coerce.number().int().min(1).max(2_147_483_647).default(65534),
   SANDBOX_SOCKET: z.string().startsWith('/', 'must be an absolute path').default('/run/sandbox/shell.sock'),
   SHELL_MAX_CONCURRENT: z.coerce.number().int().min(1).max(64).default(4),
 

@@ -25,8 +25,7 @@ import { toolRunnerMetrics } from './metrics.ts';
 import { EgressProxy } from './net/egress-proxy.ts';
 import { createGuardedAgent } from './net/guarded-agent.ts';
 import { sandboxCall } from './sandbox/protocol.ts';
-import { sandboxEnv } from './sandbox/sandbox-env.ts';
-import { SandboxSupervisor } from './sandbox/supervisor.ts';
+import { setUpShellSandbox } from './sandbox/start.ts';
 import { BrowserTool } from './tools/browser.ts';
 import { FilesTool } from './tools/files.ts';
 import { HttpFetchTool } from './tools/http-fetch.ts';
@@ -51,13 +50,11 @@ runMain('tool-runner', async () => {
   const broker = new Broker(topology, log);
   await broker.start();
 
-  let sandbox: SandboxSupervisor | undefined;
-  let socketPath = cfg.SANDBOX_SOCKET;
-  if (enabled.has('shell') && cfg.SHELL_SANDBOX === 'spawn') {
-    sandbox = new SandboxSupervisor({ env: sandboxEnv(cfg, workspace.root), log });
-    await sandbox.start();
-    socketPath = sandbox.socketPath;
-  }
+  const shell = enabled.has('shell')
+    ? await setUpShellSandbox(cfg, workspace.root, log)
+    : { socketPath: cfg.SANDBOX_SOCKET, supervisor: undefined, off: undefined };
+  const sandbox = shell.supervisor;
+  const socketPath = shell.socketPath;
   const policy = new EgressPolicy(cfg.EGRESS_ALLOWLIST);
   const proxy = new EgressProxy(policy, log);
   if (enabled.has('browser')) await proxy.start();
@@ -95,6 +92,8 @@ runMain('tool-runner', async () => {
     [
       new ShellTool({
         socketPath,
+        workspace: workspace.root,
+        off: shell.off,
         allowlist: cfg.SHELL_ALLOWLIST,
         timeoutMs: cfg.SHELL_TIMEOUT_MS,
         maxOutputBytes: cfg.SHELL_MAX_OUTPUT_BYTES,
@@ -139,7 +138,7 @@ runMain('tool-runner', async () => {
       ...secrets.readiness,
       broker: broker.readiness,
       database: () => pingDatabase(pool),
-      ...(enabled.has('shell')
+      ...(enabled.has('shell') && !shell.off
         ? {
             sandbox: async () => {
               const res = await sandboxCall(socketPath, { op: 'ping' }, AbortSignal.timeout(2_000));
@@ -156,7 +155,11 @@ runMain('tool-runner', async () => {
       address,
       tools: dispatcher.names.join(','),
       workspace: workspace.root,
-      sandbox: sandbox ? 'child process (no network isolation)' : socketPath,
+      sandbox: shell.off
+        ? 'none (shell off)'
+        : sandbox
+          ? `child process as uid ${cfg.SHELL_SANDBOX_UID} (no network isolation)`
+          : socketPath,
     },
   });
 
