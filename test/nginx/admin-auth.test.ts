@@ -1,6 +1,7 @@
 /**
  * nginx in front of the real admin service: the consoles' auth_request decided by the admin's own
- * policy, a login through nginx whose cookie then opens the API, and the roles per console.
+ * policy, a login through nginx whose session cookie then opens the API and the third-party
+ * consoles (which never receive it), and the roles per console.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdminTestbed } from '../admin/harness.ts';
@@ -48,31 +49,83 @@ describe('nginx + the real admin service', () => {
     expect(JSON.parse(me.body)).toMatchObject({ role: 'viewer' });
   });
 
-  it('logs in through nginx: the Secure, HttpOnly cookie then opens the API', async () => {
-    const login = await send(`${base}/admin/login`, {
+  /** Signs in through nginx as a same-origin page does; returns the session cookie. */
+  async function login(role: 'operator' | 'admin'): Promise<string> {
+    const res = await send(`${base}/admin/login`, {
       ca: nginx.certPem,
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ token: bed.tokens.operator, next: '/admin/parking' }).toString(),
+      // The Origin a browser sends from the console's own page: host and port, as nginx passes
+      // them on in X-Forwarded-Host.
+      headers: { 'content-type': 'application/json', origin: base },
+      body: JSON.stringify({ token: bed.tokens[role], next: '/admin/parking' }),
     });
-    expect(login.status).toBe(303);
-    expect(login.headers.location).toBe('/admin/parking');
-    const setCookie = String(login.headers['set-cookie']);
-    expect(setCookie).toMatch(/sb_admin=/);
-    expect(setCookie).toMatch(/HttpOnly/i);
-    expect(setCookie).toMatch(/Secure/i);
-    expect(setCookie).toMatch(/SameSite=Strict/i);
-    const cookie = setCookie.split(';')[0] ?? '';
+    expect(res.status, res.body).toBe(200);
+    expect(JSON.parse(res.body)).toMatchObject({ role, next: '/admin/parking' });
+    const cookies = [res.headers['set-cookie'] ?? []].flat();
+    // One session, scoped to the console and the three consoles nginx guards — never to `/`,
+    // where the chat page and the APIs live.
+    expect(cookies.map((c) => /;\s*Path=([^;]+)/i.exec(c)?.[1]).sort()).toEqual([
+      '/admin',
+      '/alertmanager/',
+      '/kibana/',
+      '/rabbitmq/',
+    ]);
+    for (const c of cookies) {
+      expect(c).toMatch(/^sb_session=/);
+      expect(c).toMatch(/HttpOnly/i);
+      expect(c).toMatch(/;\s*Secure/i);
+      expect(c).toMatch(/SameSite=Strict/i);
+    }
+    return cookies[0]?.split(';')[0] ?? '';
+  }
+
+  it('logs in through nginx: the HttpOnly session cookie then opens the API', async () => {
+    const cookie = await login('operator');
     const me = await send(`${base}/admin/api/me`, { ca: nginx.certPem, headers: { cookie } });
     expect(me.status).toBe(200);
     expect(JSON.parse(me.body)).toMatchObject({ role: 'operator' });
   });
 
-  it("applies each console's role: RabbitMQ changes need an admin, silences an operator", async () => {
+  it('refuses a login posted from another site, before it creates a session', async () => {
+    const res = await send(`${base}/admin/login`, {
+      ca: nginx.certPem,
+      method: 'POST',
+      headers: { 'content-type': 'application/json', origin: 'https://evil.example' },
+      body: JSON.stringify({ token: bed.tokens.admin }),
+    });
+    expect(res.status).toBe(403);
+    expect(JSON.parse(res.body)).toMatchObject({ error: { code: 'SB_ERR_CROSS_SITE' } });
+    expect(res.headers['set-cookie']).toBeUndefined();
+  });
+
+  it('opens a third-party console with the session, which nginx keeps from the console itself', async () => {
+    const cookie = await login('admin');
+    const res = await send(`${base}/rabbitmq/api/overview`, {
+      ca: nginx.certPem,
+      headers: { cookie: `${cookie}; sid=kibana-own` },
+    });
+    expect(res.status).toBe(200);
+    const got = up.rabbitmq.requests.filter((r) => r.url === '/rabbitmq/api/overview').at(-1);
+    expect(got?.headers.cookie).toBeUndefined();
+    expect(got?.headers.authorization).toBeUndefined();
+    const kibana = await send(`${base}/kibana/app/home`, {
+      ca: nginx.certPem,
+      headers: { cookie: `${cookie}; sid=kibana-own` },
+    });
+    expect(kibana.status).toBe(200);
+    expect(up.kibana.requests.at(-1)?.headers.cookie).toBe('sid=kibana-own');
+  });
+
+  it("applies each console's role: RabbitMQ needs an admin, silences an operator", async () => {
     const ca = nginx.certPem;
-    // Reading is for every role.
-    expect((await send(`${base}/rabbitmq/api/overview`, { ca, headers: bearer('viewer') })).status).toBe(200);
+    // Kibana and Alertmanager are read by every role; RabbitMQ's UI, which has no roles of ours,
+    // only by an admin.
     expect((await send(`${base}/kibana/app/home`, { ca, headers: bearer('viewer') })).status).toBe(200);
+    expect((await send(`${base}/alertmanager/api/v2/alerts`, { ca, headers: bearer('viewer') })).status).toBe(
+      200,
+    );
+    expect((await send(`${base}/rabbitmq/api/overview`, { ca, headers: bearer('viewer') })).status).toBe(403);
+    expect((await send(`${base}/rabbitmq/api/overview`, { ca, headers: bearer('admin') })).status).toBe(200);
     // A viewer cannot change the broker or silence an alert; an operator can silence, not change the broker.
     const put = { ca, method: 'PUT', body: '{}', headers: { 'content-type': 'application/json' } };
     expect(

@@ -33,3 +33,41 @@ export function send(
     req.end(opts.body);
   });
 }
+
+/**
+ * One HTTPS request whose request target goes on the wire exactly as written: no URL parsing, so
+ * dot segments, doubled slashes, backslashes and escapes are not normalised by the client first.
+ */
+export function sendRaw(
+  port: number,
+  target: string,
+  opts: { method?: string; headers?: Record<string, string>; body?: string; ca: string },
+): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      {
+        host: '127.0.0.1',
+        port,
+        servername: 'localhost',
+        path: target,
+        method: opts.method ?? 'GET',
+        headers: opts.headers,
+        ca: opts.ca,
+        agent: false,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks).toString(),
+          }),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}
