@@ -27,7 +27,8 @@ const SAVEPOINTS: Array<[RegExp, (n: string) => string]> = [
 function transactionAsPool(client: pg.PoolClient): pg.Pool {
   let depth = 0;
   const names: string[] = [];
-  const query = (text: unknown, ...rest: unknown[]) => {
+  const raw = client.query.bind(client) as (...a: unknown[]) => Promise<unknown>;
+  const query = async (text: unknown, ...rest: unknown[]) => {
     const sql = typeof text === 'string' ? text : (text as { text?: string } | undefined)?.text;
     if (typeof sql === 'string') {
       for (const [re, to] of SAVEPOINTS) {
@@ -36,10 +37,21 @@ function transactionAsPool(client: pg.PoolClient): pg.Pool {
         const name = opening ? `sb_nested_${++depth}` : (names.at(-1) ?? 'sb_nested_0');
         if (opening) names.push(name);
         else names.pop();
-        return (client.query as (q: string) => Promise<unknown>)(to(name));
+        return raw(to(name));
       }
     }
-    return (client.query as (...a: unknown[]) => Promise<unknown>)(text, ...rest);
+    if (names.length > 0) return raw(text, ...rest);
+    // A lone statement on a Pool is its own transaction: a failure must not poison the next one
+    // (stores catch a constraint error and then look up why), so it gets its own savepoint.
+    await raw('SAVEPOINT sb_statement');
+    try {
+      const r = await raw(text, ...rest);
+      await raw('RELEASE SAVEPOINT sb_statement');
+      return r;
+    } catch (err) {
+      await raw('ROLLBACK TO SAVEPOINT sb_statement');
+      throw err;
+    }
   };
   const view = {
     query,

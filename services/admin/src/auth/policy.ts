@@ -17,7 +17,7 @@ export function requiredRole(method: string, uri: string): Needed {
   if (/%|\\/.test(path) || /(^|\/)\.\.?(\/|$)/.test(path) || path.includes('//')) return 'admin';
   const read = m === 'GET' || m === 'HEAD';
   if (path === '/admin/login' && (m === 'POST' || read)) return 'public';
-  if (path.startsWith('/rabbitmq/')) return 'admin';
+  if (path.startsWith('/rabbitmq/')) return read ? 'viewer' : 'admin';
   if (path.startsWith('/alertmanager/')) return read ? 'viewer' : 'operator';
   if (path.startsWith('/kibana/')) return 'viewer';
   if (path === '/admin' || path.startsWith('/admin/')) return 'viewer';
