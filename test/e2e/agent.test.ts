@@ -55,11 +55,19 @@ describe('agent: tools, routing, skills, knowledge, cache, commands', () => {
       workerEnv: {
         OLLAMA_URL: llm.url,
         DEFAULT_PROFILE_TOOLS: 'shell',
+        // The FAQ skill answers on the default route only because the route allows it.
+        DEFAULT_PROFILE_SKILLS: 'faq',
         REDIS_URL: 'redis://127.0.0.1:6379',
         ADMIN_TOKEN,
       },
-      webEnv: { API_JWT_SECRET: JWT_SECRET, API_JWT_CLAIMS: 'sub,team' },
-      tools: { SHELL_ALLOWLIST: 'uptime,df' },
+      webEnv: {
+        API_JWT_SECRET: JWT_SECRET,
+        API_JWT_ISSUER: 'https://idp.example.test',
+        API_JWT_AUDIENCE: 'switchboard',
+        API_JWT_CLAIMS: 'sub,team',
+      },
+      // The runner grants the default route what the workers offer there: it reads no list from a request.
+      tools: { SHELL_ALLOWLIST: 'uptime,df', DEFAULT_PROFILE_TOOLS: 'shell' },
     }).start();
     db = new pg.Pool({ connectionString: stack.databaseUrl });
     routes = new RoutingStore(db);
@@ -204,6 +212,9 @@ describe('agent: tools, routing, skills, knowledge, cache, commands', () => {
     const jwt = await new SignJWT({ team: 'sre' })
       .setProtectedHeader({ alg: 'HS256' })
       .setSubject('alice')
+      .setIssuer('https://idp.example.test')
+      .setAudience('switchboard')
+      .setIssuedAt(now)
       .setExpirationTime(now + 300)
       .sign(new TextEncoder().encode(JWT_SECRET));
     const q = unique('who is paged');

@@ -51,10 +51,15 @@ export const jwtConfigShape = {
       }
       return algs;
     }),
-  /** Required `iss` claim, when set. */
+  /** Required `iss` claim; must be set whenever JWTs are accepted. */
   API_JWT_ISSUER: z.string().min(1).optional(),
-  /** Required `aud` claim, when set. */
+  /** Required `aud` claim (this service's name at the issuer); must be set whenever JWTs are accepted. */
   API_JWT_AUDIENCE: z.string().min(1).optional(),
+  /**
+   * Longest lifetime (exp - iat) a token may have; `iat` is required. A WebSocket authenticated by
+   * a JWT is closed when the token expires.
+   */
+  API_JWT_MAX_LIFETIME_S: z.coerce.number().int().min(60).max(86_400).default(3_600),
   /** Claims copied into the message for routing rules. */
   API_JWT_CLAIMS: z
     .string()
@@ -120,6 +125,20 @@ export const webConfigSchema = z
         path: ['API_JWT_ALGORITHMS'],
         message: 'public-key algorithms need API_JWT_PUBLIC_KEY or API_JWT_JWKS_URL',
       });
+    }
+    // A token from the same issuer for another audience (or from any issuer a shared JWKS serves)
+    // must not pass here: with JWTs on, both claims are pinned, never optional.
+    if (cfg.API_JWT_SECRET || cfg.API_JWT_PUBLIC_KEY || cfg.API_JWT_JWKS_URL) {
+      for (const key of ['API_JWT_ISSUER', 'API_JWT_AUDIENCE'] as const) {
+        if (!cfg[key]) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [key],
+            message:
+              'is required when JWTs are accepted (API_JWT_SECRET, API_JWT_PUBLIC_KEY or API_JWT_JWKS_URL is set)',
+          });
+        }
+      }
     }
     if (cfg.API_JWT_PUBLIC_KEY && cfg.API_JWT_JWKS_URL) {
       ctx.addIssue({

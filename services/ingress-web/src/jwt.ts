@@ -17,6 +17,8 @@ export interface VerifiedJwt {
   subject: string | undefined;
   /** The whitelisted claims (API_JWT_CLAIMS) the token carried. */
   claims: Record<string, ClaimValue>;
+  /** Epoch ms after which the token no longer authenticates (exp plus the clock tolerance). */
+  expiresAt: number;
 }
 
 const MAX_CLAIM_CHARS = 1_024;
@@ -36,8 +38,9 @@ const keysUnavailable = () =>
 
 /**
  * Verifies API clients' JWTs: signed with a shared secret (HS*), a public key, or a key from a
- * JWKS URL; algorithms pinned by configuration (never `none`, never HS with a public key), `exp`
- * required, `nbf`, `iss` and `aud` checked. Only whitelisted claims are passed on, for routing.
+ * JWKS URL; algorithms pinned by configuration (never `none`, never HS with a public key); `iss`
+ * and `aud` pinned; `exp` and `iat` required and the lifetime between them capped, so a leaked
+ * token is worth at most that long; `nbf` honoured. Only whitelisted claims are passed on.
  */
 export class JwtVerifier {
   private readonly algorithms: string[];
@@ -51,10 +54,11 @@ export class JwtVerifier {
       publicKeyPem?: string;
       jwksUrl?: string;
       algorithms: string[];
-      issuer?: string;
-      audience?: string;
+      issuer: string;
+      audience: string;
       claims: string[];
       clockToleranceSeconds: number;
+      maxLifetimeSeconds: number;
     },
   ) {
     this.algorithms = o.algorithms;
@@ -65,6 +69,13 @@ export class JwtVerifier {
   /** Built from the service settings; undefined when no JWT key is configured. */
   static fromConfig(cfg: WebConfig): JwtVerifier | undefined {
     if (!cfg.API_JWT_SECRET && !cfg.API_JWT_PUBLIC_KEY && !cfg.API_JWT_JWKS_URL) return undefined;
+    // The config refuses to load without them; this keeps a hand-built config from skipping the check.
+    if (!cfg.API_JWT_ISSUER || !cfg.API_JWT_AUDIENCE) {
+      throw new SwitchboardError(
+        ErrorCodes.CONFIG_INVALID,
+        'API_JWT_ISSUER and API_JWT_AUDIENCE are required when JWTs are accepted',
+      );
+    }
     return new JwtVerifier({
       secret: cfg.API_JWT_SECRET,
       publicKeyPem: cfg.API_JWT_PUBLIC_KEY,
@@ -74,6 +85,7 @@ export class JwtVerifier {
       audience: cfg.API_JWT_AUDIENCE,
       claims: cfg.API_JWT_CLAIMS,
       clockToleranceSeconds: cfg.API_JWT_CLOCK_TOLERANCE_S,
+      maxLifetimeSeconds: cfg.API_JWT_MAX_LIFETIME_S,
     });
   }
 
@@ -85,10 +97,19 @@ export class JwtVerifier {
         issuer: this.o.issuer,
         audience: this.o.audience,
         clockTolerance: this.o.clockToleranceSeconds,
-        requiredClaims: ['exp'],
+        // jose then requires iat, refuses one in the future and one older than this.
+        maxTokenAge: this.o.maxLifetimeSeconds,
+        requiredClaims: ['exp', 'iat', 'iss', 'aud'],
       }));
     } catch (err) {
       throw this.explain(err);
+    }
+    const exp = payload.exp as number;
+    const iat = payload.iat as number;
+    if (exp - iat > this.o.maxLifetimeSeconds) {
+      throw unauthorized(
+        `JWT lifetime (exp - iat) is ${Math.round(exp - iat)} s; at most ${this.o.maxLifetimeSeconds} s is accepted`,
+      );
     }
     const claims: Record<string, ClaimValue> = {};
     for (const name of this.o.claims) {
@@ -96,7 +117,11 @@ export class JwtVerifier {
       if (typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))) claims[name] = v;
       else if (typeof v === 'string' && v.length <= MAX_CLAIM_CHARS) claims[name] = v;
     }
-    return { subject: typeof payload.sub === 'string' ? payload.sub : undefined, claims };
+    return {
+      subject: typeof payload.sub === 'string' ? payload.sub : undefined,
+      claims,
+      expiresAt: (exp + this.o.clockToleranceSeconds) * 1000,
+    };
   }
 
   private async keyFor(
@@ -127,9 +152,14 @@ export class JwtVerifier {
     const e = err as { code?: string; claim?: string; reason?: string; message?: string };
     switch (e.code) {
       case 'ERR_JWT_EXPIRED':
+        if (e.claim === 'iat') {
+          return unauthorized(`JWT issued more than ${this.o.maxLifetimeSeconds} s ago (iat)`);
+        }
         return unauthorized('JWT expired');
       case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
         if (e.claim === 'nbf') return unauthorized('JWT not valid yet (nbf)');
+        if (e.claim === 'iat' && e.reason !== 'missing')
+          return unauthorized('JWT issued in the future (iat)');
         if (e.reason === 'missing') return unauthorized(`JWT lacks the required "${e.claim}" claim`);
         return unauthorized(`JWT "${e.claim}" claim check failed`);
       case 'ERR_JOSE_ALG_NOT_ALLOWED':
