@@ -47,6 +47,17 @@ export function workflowAuthenticator(o: { token?: string; registry: WorkflowReg
   };
 }
 
+/** What a message trigger listens to, for the listing: the pattern and the filters that are set. */
+function messageFilters(m: NonNullable<LoadedWorkflow['workflow']['trigger']['message']>) {
+  const platforms = m.platforms ?? (m.platform ? [m.platform] : undefined);
+  return {
+    pattern: m.pattern,
+    ...(platforms ? { platforms } : {}),
+    ...(m.users ? { users: m.users } : {}),
+    ...(m.channel ? { channel: m.channel } : {}),
+  };
+}
+
 function summary(w: LoadedWorkflow) {
   const wf = w.workflow;
   const type = triggerType(wf);
@@ -65,7 +76,7 @@ function summary(w: LoadedWorkflow) {
     trigger: {
       type,
       ...(cron ?? {}),
-      ...(wf.trigger.message ? { pattern: wf.trigger.message.pattern } : {}),
+      ...(wf.trigger.message ? messageFilters(wf.trigger.message) : {}),
     },
     steps: wf.steps.map((s) => ({ id: s.id, type: s.type })),
     next_run: nextRun,
