@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { ErrorCodes, SwitchboardError } from '@switchboard/core';
+import { type Authenticator, bearerToken, ErrorCodes, SwitchboardError } from '@switchboard/core';
 import { type ClaimValue, type JwtVerifier, looksLikeJwt } from './jwt.ts';
 
 /** Who made a request: a holder of an opaque API token, or a client with a verified JWT. */
@@ -63,3 +63,28 @@ export class TokenAuth {
     return this.authenticate(m[1]);
   }
 }
+
+/**
+ * The access hook's view of API clients: an Authorization bearer that is an API token or a valid
+ * JWT. The WebSocket authenticates in its first frame instead (browsers cannot set headers there).
+ */
+export function apiClientAuthenticator(auth: TokenAuth): Authenticator {
+  return async (req) => {
+    const token = bearerToken(req);
+    if (token === undefined) return null;
+    const p = await auth.authenticate(token);
+    return p.kind === 'jwt'
+      ? {
+          kind: 'api',
+          id: `jwt:${p.subject ?? ''}`,
+          name: p.subject ?? 'jwt client',
+          via: 'bearer',
+          subject: p.subject,
+          claims: p.claims,
+        }
+      : { kind: 'api', id: 'api-token', name: 'API token', via: 'bearer' };
+  };
+}
+
+/** Route options of the API routes: an API client, resolved before the handler runs. */
+export const apiClient = { config: { access: { caller: ['api'] as const } } };
