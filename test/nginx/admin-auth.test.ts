@@ -116,16 +116,11 @@ describe('nginx + the real admin service', () => {
     expect(up.kibana.requests.at(-1)?.headers.cookie).toBe('sid=kibana-own');
   });
 
-  it("applies each console's role: RabbitMQ needs an admin, silences an operator", async () => {
+  it("applies each console's role: RabbitMQ changes need an admin, silences an operator", async () => {
     const ca = nginx.certPem;
-    // Kibana and Alertmanager are read by every role; RabbitMQ's UI, which has no roles of ours,
-    // only by an admin.
-    expect((await send(`${base}/kibana/app/home`, { ca, headers: bearer('viewer') })).status).toBe(200);
-    expect((await send(`${base}/alertmanager/api/v2/alerts`, { ca, headers: bearer('viewer') })).status).toBe(
-      200,
-    );
-    expect((await send(`${base}/rabbitmq/api/overview`, { ca, headers: bearer('viewer') })).status).toBe(403);
-    expect((await send(`${base}/rabbitmq/api/overview`, { ca, headers: bearer('admin') })).status).toBe(200);
+    // Reading is for every role.
+    for (const path of ['/rabbitmq/api/overview', '/kibana/app/home', '/alertmanager/api/v2/alerts'])
+      expect((await send(`${base}${path}`, { ca, headers: bearer('viewer') })).status, path).toBe(200);
     // A viewer cannot change the broker or silence an alert; an operator can silence, not change the broker.
     const put = { ca, method: 'PUT', body: '{}', headers: { 'content-type': 'application/json' } };
     expect(
