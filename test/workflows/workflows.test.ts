@@ -145,7 +145,8 @@ describe('scheduler workflows (real Redis, RabbitMQ, PostgreSQL; two scheduler p
     expect(bad.body).toMatchObject({ error: { code: 'SB_ERR_UNAUTHORIZED' } });
     const missing = await bed.api(a!, '/workflows/hook/trigger', { method: 'POST', token: null, body: {} });
     expect(missing.status).toBe(401);
-    expect(JSON.stringify(missing.body)).toMatch(/missing bearer token/);
+    // The shared authorization hook answers before the route: the reason says how to authenticate.
+    expect(JSON.stringify(missing.body)).toMatch(/Authorization: Bearer <token>/);
     // Without the right token an unknown workflow looks the same; with it, it is a 404.
     expect(
       (await bed.api(a!, '/workflows/nope/trigger', { method: 'POST', token: 'x', body: {} })).status,
