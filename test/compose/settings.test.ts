@@ -74,7 +74,7 @@ const NOT_IN_SCHEMA = new Set([
 // starts as its child (process mode) to exit with it.
 // SCHEDULER_QUEUE: the admin's bull-board follows the scheduler's own queue name unless a test
 // points it elsewhere.
-const INTERNAL = new Set(['SANDBOX_EXIT_WITH_PARENT', 'SCHEDULER_QUEUE']);
+const INTERNAL = new Set(['SANDBOX_EXIT_WITH_PARENT', 'SANDBOX_RUNNER_UID', 'SCHEDULER_QUEUE']);
 // Compose's default differs from the service's on purpose: other hosts inside the compose network.
 // MODEL_CHAIN: the scheduler has no model unless told; compose gives it the workers' chain.
 // ADMIN_SERVICES: compose lists the services by their compose names.

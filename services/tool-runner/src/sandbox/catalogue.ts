@@ -291,8 +291,8 @@ export const SHELL_CATALOGUE: Readonly<Record<string, ProgramRules>> = {
   hostname: {
     summary: 'print the host name',
     parse: 'getopt',
-    options: { '-s': none, '-f': none, '-d': none, '--short': none, '--fqdn': none, '--domain': none },
-    // An operand would set the host name.
+    // -f/-d/-i would ask DNS; an operand would set the host name.
+    options: { '-s': none, '--short': none },
     operands: null,
   },
   id: {
