@@ -202,6 +202,14 @@ export class InboundPipeline {
           skipped.push(
             `${name} (${a.size !== undefined ? `${formatBytes(a.size)}, ` : ''}over the size limit)`,
           );
+        } else if (isSwitchboardError(err) && err.code === ErrorCodes.ATTACHMENT_REFUSED) {
+          // The event named a file the adapter will not fetch (not the platform's host): the same
+          // event would name it again, so the message goes on without it and the user is told.
+          this.d.log.warn('attachment refused', {
+            ...fields,
+            error: { code: err.code, message: err.message },
+          });
+          skipped.push(`${name} (it is not a file the platform hosts)`);
         } else {
           // A download failure is the platform's hiccup: not taking the message lets it redeliver.
           this.d.log.warn('attachment download failed', { ...fields, error: { message: errorMessage(err) } });

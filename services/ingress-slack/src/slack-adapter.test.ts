@@ -11,6 +11,7 @@ import {
 } from '../../../test/fakes/slack/server.ts';
 import { waitFor } from '../../../test/support/infra.ts';
 import { loadSlackConfig } from './config.ts';
+import { slackFileOrigins } from './file-hosts.ts';
 import { SlackAdapter } from './slack-adapter.ts';
 import { downloadPrivateFile } from './web-api.ts';
 
@@ -289,7 +290,27 @@ describe('Slack file downloads', () => {
         maxBytes: 100,
         name: 'data.bin',
         timeoutMs: 5000,
+        allowedOrigins: slackFileOrigins(fake.apiUrl),
       }),
     ).rejects.toThrow(/sign-in page.*files:read/);
+  });
+
+  it('refuses to send the bot token to a URL that is not a Slack file host', async () => {
+    for (const url of [
+      'https://files.slack.com.evil.test/x',
+      'http://files.slack.com/x',
+      'https://u:p@files.slack.com/x',
+    ]) {
+      await expect(
+        downloadPrivateFile(url, {
+          token: 'xoxb-secret',
+          maxBytes: 100,
+          name: 'x.bin',
+          timeoutMs: 5000,
+          allowedOrigins: slackFileOrigins(fake.apiUrl),
+        }),
+        url,
+      ).rejects.toMatchObject({ code: 'SB_ERR_ATTACHMENT_REFUSED', retryable: false });
+    }
   });
 });

@@ -12,6 +12,7 @@ import {
 import { errorMessage, type Logger } from '@switchboard/core';
 import { type SlackConfig, slackConfigShape } from './config.ts';
 import { registerEventsRoute } from './events-route.ts';
+import { slackFileOrigins } from './file-hosts.ts';
 import { type BotIdentity, type EventCallback, normaliseEvent } from './normalise.ts';
 import { SocketModeListener } from './socket-mode.ts';
 import { callSlack, createWebClient, downloadPrivateFile } from './web-api.ts';
@@ -30,6 +31,8 @@ export class SlackAdapter implements PlatformAdapter {
   private socket: SocketModeListener | undefined;
   private readonly log: Logger;
   private botToken: string;
+  /** Where file downloads may carry the bot token; the event's URLs are checked against it. */
+  private readonly fileOrigins: Set<string>;
 
   private constructor(
     private readonly cfg: SlackConfig,
@@ -39,6 +42,7 @@ export class SlackAdapter implements PlatformAdapter {
   ) {
     this.log = deps.log;
     this.botToken = cfg.SLACK_BOT_TOKEN;
+    this.fileOrigins = slackFileOrigins(cfg.SLACK_API_URL);
   }
 
   /** A bot token rotated in Vault: Web API calls and file downloads use it from now on. */
@@ -150,6 +154,7 @@ export class SlackAdapter implements PlatformAdapter {
         maxBytes,
         name,
         timeoutMs: this.cfg.SLACK_API_TIMEOUT_MS,
+        allowedOrigins: this.fileOrigins,
       }),
     );
     if (n.kind === 'ignored') {

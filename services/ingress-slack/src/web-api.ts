@@ -8,6 +8,7 @@ import {
 } from '@slack/web-api';
 import { PlatformApiError, readCapped } from '@switchboard/connector';
 import { errorMessage, type Logger } from '@switchboard/core';
+import { assertSlackFileUrl } from './file-hosts.ts';
 
 /** Slack error codes that mean "try again later" although they arrive as HTTP 200 `ok: false`. */
 const TRANSIENT_ERRORS = new Set([
@@ -91,18 +92,43 @@ export function toPlatformError(method: string, err: unknown): PlatformApiError 
   }
 }
 
+/** Redirects a download may follow (Slack's file host sends none today; a CDN hop is tolerated). */
+const MAX_DOWNLOAD_REDIRECTS = 3;
+
 /**
- * Fetches a file's url_private with the bot token, stopping at maxBytes. Without the files:read
- * scope Slack answers 200 with its sign-in page instead of the file; that is reported, not stored.
+ * Fetches a file's url_private with the bot token, stopping at maxBytes. The token goes only to
+ * the allowed origins (see file-hosts.ts): a URL elsewhere is refused before any connection, and
+ * a redirect elsewhere is followed without it. Without the files:read scope Slack answers 200 with
+ * its sign-in page instead of the file; that is reported, not stored.
  */
 export async function downloadPrivateFile(
   url: string,
-  o: { token: string; maxBytes: number; name: string; timeoutMs: number },
+  o: { token: string; maxBytes: number; name: string; timeoutMs: number; allowedOrigins: Set<string> },
 ): Promise<Buffer> {
-  const res = await fetch(url, {
-    headers: { authorization: `Bearer ${o.token}` },
-    signal: AbortSignal.timeout(o.timeoutMs),
-  });
+  let target = assertSlackFileUrl(url, o.allowedOrigins, o.name);
+  const signal = AbortSignal.timeout(o.timeoutMs);
+  let res: Response;
+  for (let hop = 0; ; hop++) {
+    const withToken = o.allowedOrigins.has(target.origin);
+    res = await fetch(target, {
+      headers: withToken ? { authorization: `Bearer ${o.token}` } : {},
+      redirect: 'manual',
+      signal,
+    });
+    const location = res.headers.get('location');
+    if (res.status < 300 || res.status >= 400 || !location) break;
+    await res.body?.cancel();
+    if (hop >= MAX_DOWNLOAD_REDIRECTS) {
+      throw new PlatformApiError('slack', `download of ${o.name}: too many redirects`, { retryable: false });
+    }
+    target = new URL(location, target);
+    // Outside Slack's origins a hop goes without the token, and only over https.
+    if (!o.allowedOrigins.has(target.origin) && target.protocol !== 'https:') {
+      throw new PlatformApiError('slack', `download of ${o.name}: redirected to ${target.protocol}`, {
+        retryable: false,
+      });
+    }
+  }
   if (!res.ok || !res.body) {
     await res.body?.cancel();
     throw new PlatformApiError('slack', `download of ${o.name}: HTTP ${res.status}`, { status: res.status });
