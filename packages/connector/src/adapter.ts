@@ -1,4 +1,4 @@
-import type { Platform } from '@switchboard/core';
+import type { Platform, Pool } from '@switchboard/core';
 import type { FastifyInstance } from 'fastify';
 
 /**
@@ -91,6 +91,8 @@ export interface AdapterStartContext {
   sink: InboundSink;
   /** The service's HTTP server (health, metrics already on it): webhook routes go here. */
   http: FastifyInstance;
+  /** The service's database, for adapters that keep state of their own (e.g. seen signatures). */
+  pool?: Pool;
 }
 
 export interface PlatformAdapter {

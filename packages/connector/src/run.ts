@@ -146,7 +146,7 @@ export function runConnector<C extends ConnectorConfig>(def: ConnectorDefinition
     );
 
     // Webhook routes must exist before listen(); polling and gateways start here too.
-    await adapter.start({ sink: inbound.sink, http: app });
+    await adapter.start({ sink: inbound.sink, http: app, pool });
     const outbound = new OutboundConsumer(
       {
         topology: brokerOptions(cfg),

@@ -1,21 +1,31 @@
 import type { InboundSink, NormalizedMessage, PlatformAdapter } from '@switchboard/connector';
 import { PlatformApiError } from '@switchboard/connector';
-import { createLogger, createMetricsRegistry } from '@switchboard/core';
+import { createLogger, createMetricsRegistry, createPool, migrate, type Pool } from '@switchboard/core';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeDingtalk, startFakeDingtalk } from '../../../test/fakes/dingtalk/server.ts';
-import { waitFor } from '../../../test/support/infra.ts';
+import { createTestDatabase, waitFor } from '../../../test/support/infra.ts';
 import { DingtalkAdapter, titleOf } from './adapter.ts';
 import { loadDingtalkConfig } from './config.ts';
 
 let dt: FakeDingtalk;
+/** The callback route keeps the signatures it has seen in PostgreSQL (replay protection). */
+let pool: Pool;
+let db: Awaited<ReturnType<typeof createTestDatabase>>;
 const deps = { log: createLogger('test', 'error'), registry: createMetricsRegistry('test') };
 const cleanups: (() => Promise<unknown>)[] = [];
 
 beforeAll(async () => {
   dt = await startFakeDingtalk();
+  db = await createTestDatabase();
+  pool = createPool(db.url, deps.log, { max: 2 });
+  await migrate(pool, deps.log);
 });
-afterAll(() => dt.close());
+afterAll(async () => {
+  await dt.close();
+  await pool?.end();
+  await db?.drop();
+});
 afterEach(async () => {
   dt.failNextSends(0, 'server_error');
   while (cleanups.length) await cleanups.pop()!();
@@ -39,6 +49,7 @@ async function started(env: Record<string, string> = {}, sink?: InboundSink) {
   const adapter: PlatformAdapter = new DingtalkAdapter(config(env), deps);
   await adapter.start({
     http,
+    pool,
     sink:
       sink ??
       (async (m) => {

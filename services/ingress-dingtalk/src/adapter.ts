@@ -16,6 +16,7 @@ import {
 import { registerCallbackRoute } from './callback-route.ts';
 import type { DingtalkConfig } from './config.ts';
 import { type NormalizeOptions, readReplyContext } from './normalize.ts';
+import { CallbackReplayGuard } from './replay-guard.ts';
 import { SendWindow } from './send-window.ts';
 import { StreamClient } from './stream-client.ts';
 
@@ -77,11 +78,14 @@ export class DingtalkAdapter implements PlatformAdapter {
       await this.stream.start();
       return;
     }
+    // Replay protection needs state shared by every replica; without it the route is not served.
+    if (!ctx.pool) throw new Error('the DingTalk HTTP callback needs the database (replay protection)');
     registerCallbackRoute(ctx.http, {
       appSecret: () => this.api.appSecret,
       normalize: this.normalize,
       sink: ctx.sink,
       log: this.log,
+      replays: new CallbackReplayGuard(ctx.pool, this.botId),
     });
   }
 
