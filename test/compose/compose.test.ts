@@ -371,10 +371,11 @@ describe('docker-compose.yml', () => {
       for (const v of service.volumes ?? []) {
         const spec = isDict(v) ? `${v.source}:${v.target}${v.read_only ? ':ro' : ''}` : v;
         if (!spec.startsWith('./workspace')) continue;
-        // Read by the workers, archived by backup, read by the scheduler and the console: never the tools.
-        expect(['admin', 'agent-worker', 'backup', 'scheduler'], `${spec} is mounted into ${name}`).toContain(
-          name,
-        );
+        // Read by the workers, archived by backup, read by the scheduler and the console: never the
+        // tools — but for the workflows, which the tool-runners read (never run) for their grants.
+        const readers = ['admin', 'agent-worker', 'backup', 'scheduler'];
+        if (spec.startsWith('./workspace/workflows:')) readers.push('tool-runner', 'tool-browser');
+        expect(readers, `${spec} is mounted into ${name}`).toContain(name);
         expect(spec, `${name} mounts ${spec} writable`).toMatch(/:ro$/);
       }
     }
@@ -397,6 +398,7 @@ describe('docker-compose.yml', () => {
       'secrets:/run/switchboard/secrets:ro',
       'tool-workspace:/workspace',
       'sandbox-socket:/run/sandbox',
+      './workspace/workflows:/workflows:ro',
     ]);
     expect(runner.depends_on).toMatchObject({ 'tool-sandbox': { condition: 'service_healthy' } });
     expect(runnerEnv.SHELL_SANDBOX).toBe('socket');
