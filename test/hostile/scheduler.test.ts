@@ -106,6 +106,16 @@ describe('hostile: scheduler http steps, literal step targets and message trigge
         '    with: { channel: ops, text: "ops {{ trigger.match[1] }} by {{ trigger.user.id }}" }',
         '',
       ].join('\n'),
+      'slack-channel.yaml': [
+        'name: slack-channel',
+        'trigger:',
+        '  message: { pattern: "^incident$", channel: "slack:C-OPS" }',
+        'steps:',
+        '  - id: note',
+        '    type: send_message',
+        '    with: { channel: ops, text: "incident in {{ trigger.platform }}:{{ trigger.conversation_id }}" }',
+        '',
+      ].join('\n'),
       'slack-u1.yaml': [
         'name: slack-u1',
         'trigger:',
@@ -281,6 +291,7 @@ describe('hostile: scheduler http steps, literal step targets and message trigge
       user: string,
       text: string,
       admitted?: 'allowlisted' | 'paired' | 'open',
+      conversation?: string,
     ) => {
       const id = `${platform}:${uniqueName('m')}`;
       await bed.broker.publishInbound({
@@ -289,7 +300,7 @@ describe('hostile: scheduler http steps, literal step targets and message trigge
         id,
         platform,
         botId: 'bot',
-        conversationId: `c-${user}`,
+        conversationId: conversation ?? `c-${user}`,
         user: { id: user, ...(admitted ? { admitted } : {}) },
         text,
         attachments: [],
@@ -356,7 +367,7 @@ describe('hostile: scheduler http steps, literal step targets and message trigge
       ).toEqual(['ops reload by U-allow', 'ops restart by friend-1', 'ops status by w-1']);
     });
 
-    it('honours the platform and user filters', async () => {
+    it('honours the platform, user and channel filters', async () => {
       await pair('slack', 'U1');
       await pair('slack', 'U2');
       await pair('telegram', 'U1');
@@ -370,6 +381,20 @@ describe('hostile: scheduler http steps, literal step targets and message trigge
         return runs.length === 1 && runs[0]!.status === 'succeeded';
       });
       expect(sentTexts().filter((t) => t.startsWith('deploy by'))).toEqual(['deploy by slack:U1']);
+
+      // A web client choosing the Slack channel's id as its conversation id is not in that channel.
+      expect(await outcome(await publish('web', 'w-2', 'incident', undefined, 'C-OPS'))).toMatch(
+        /no workflow matches/,
+      );
+      expect(await bed.runs('slack-channel')).toEqual([]);
+      expect(await outcome(await publish('slack', 'U2', 'incident', undefined, 'C-OPS'))).toMatch(
+        /run queued/,
+      );
+      await waitFor('the slack-channel run to succeed', async () => {
+        const runs = await bed.runs('slack-channel');
+        return runs.length === 1 && runs[0]!.status === 'succeeded';
+      });
+      expect(sentTexts().filter((t) => t.startsWith('incident'))).toEqual(['incident in slack:C-OPS']);
     });
   });
 });

@@ -11,6 +11,7 @@ import {
 import type { Channel } from 'amqplib';
 import { compileRulePattern, RegexRunner } from '../../../agent-worker/src/routing/safe-regex.ts';
 import type { LoadedWorkflow, WorkflowRegistry } from '../workflow/registry.ts';
+import { messageChannel } from '../workflow/schema.ts';
 import type { RunRequests } from './run-requests.ts';
 
 /** What the trigger needs to know about a sender; the connectors' pairing store answers it. */
@@ -110,7 +111,11 @@ export class MessageTrigger {
     const platforms: readonly string[] | undefined = m.platforms ?? (m.platform ? [m.platform] : undefined);
     if (platforms && !platforms.includes(env.platform)) return undefined;
     if (m.users && !m.users.includes(`${env.platform}:${env.user.id}`)) return undefined;
-    if (m.channel && m.channel !== env.conversationId && m.channel !== env.chat?.channelId) return undefined;
+    const channel = messageChannel(m);
+    if (channel) {
+      if (channel.platform !== env.platform) return undefined;
+      if (channel.id !== env.conversationId && channel.id !== env.chat?.channelId) return undefined;
+    }
     const re = this.pattern(w);
     const hit = this.runner.test(re, env.text);
     if (hit === 'timeout') {

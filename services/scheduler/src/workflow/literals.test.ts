@@ -97,6 +97,18 @@ describe('literal places, at parse time', () => {
     expect(reason(step, 'message: { pattern: x, users: ["irc:U1"] }')).toMatch(/starts with a platform/);
     expect(reason(step, 'message: { pattern: x, platform: web, platforms: [web] }')).toMatch(/not both/);
     expect(reason(step, 'message: { pattern: x, platforms: [slack, web], users: ["slack:U1"] }')).toBe('ok');
+    // A bare channel id means nothing without its platform (a web client picks its conversation id).
+    expect(reason(step, 'message: { pattern: x, channel: C123 }')).toMatch(
+      /trigger\.message\.channel: a channel id means nothing without its platform/,
+    );
+    expect(reason(step, 'message: { pattern: x, platforms: [slack, web], channel: C123 }')).toMatch(
+      /without its platform/,
+    );
+    expect(reason(step, 'message: { pattern: x, platforms: [web], channel: "slack:C123" }')).toMatch(
+      /"slack:C123" is on slack, which this trigger does not listen to/,
+    );
+    expect(reason(step, 'message: { pattern: x, platform: slack, channel: C123 }')).toBe('ok');
+    expect(reason(step, 'message: { pattern: x, channel: "telegram:-1001234" }')).toBe('ok');
   });
 });
 

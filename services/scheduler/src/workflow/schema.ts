@@ -63,6 +63,20 @@ const senderSchema = z
     message: `a sender starts with a platform (${platformSchema.options.join(', ')})`,
   });
 
+/** A message trigger's `channel` as a platform and an id; undefined when it names no platform. */
+export function messageChannel(m: {
+  channel?: string;
+  platform?: string;
+  platforms?: readonly string[];
+}): { platform: string; id: string } | undefined {
+  if (!m.channel) return undefined;
+  const i = m.channel.indexOf(':');
+  const prefix = i > 0 ? m.channel.slice(0, i) : '';
+  if (platformSchema.safeParse(prefix).success) return { platform: prefix, id: m.channel.slice(i + 1) };
+  const platforms = m.platforms ?? (m.platform ? [m.platform] : []);
+  return platforms.length === 1 ? { platform: platforms[0]!, id: m.channel } : undefined;
+}
+
 const messageTriggerSchema = z
   .strictObject({
     /** A regular expression tested against the message text. */
@@ -73,8 +87,12 @@ const messageTriggerSchema = z
     platforms: z.array(platformSchema).min(1).max(16).optional(),
     /** Only these senders; without it, any sender who is not a stranger (see docs/workflows.md). */
     users: z.array(senderSchema).min(1).max(1_000).optional(),
-    /** The group/channel id, or the conversation id. */
-    channel: z.string().min(1).max(256).optional(),
+    /**
+     * The group/channel id, or the conversation id, with its platform (`slack:C123`); bare when
+     * the trigger names exactly one platform. A web client picks its conversation id, so a bare
+     * id alone could be matched from another platform.
+     */
+    channel: z.string().min(1).max(300).optional(),
   })
   .superRefine((m, ctx) => {
     try {
@@ -86,6 +104,20 @@ const messageTriggerSchema = z
       ctx.addIssue({ code: 'custom', message: 'platform or platforms, not both', path: ['platforms'] });
     }
     const platforms = m.platforms ?? (m.platform ? [m.platform] : undefined);
+    const channel = messageChannel(m);
+    if (m.channel && !channel) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['channel'],
+        message: `a channel id means nothing without its platform: write "<platform>:${m.channel}" (e.g. slack:C123), or name exactly one platform`,
+      });
+    } else if (channel && platforms && !(platforms as string[]).includes(channel.platform)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['channel'],
+        message: `"${m.channel}" is on ${channel.platform}, which this trigger does not listen to (${platforms.join(', ')})`,
+      });
+    }
     for (const [i, u] of (m.users ?? []).entries()) {
       const platform = u.slice(0, u.indexOf(':'));
       if (platforms && !(platforms as string[]).includes(platform)) {
