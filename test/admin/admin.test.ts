@@ -139,6 +139,8 @@ describe('authentication and roles', () => {
       ['GET', '/admin/%61pi/tokens', 'operator', 403],
       ['GET', '/admin/login/..%2Fapi/tokens', undefined, 401],
       ['GET', '/rabbitmq//api/users', 'operator', 403],
+      ['GET', '/rabbitmq/api/queues/%2F/sb.parking', 'viewer', 200],
+      ['GET', '/rabbitmq/api/queues/%2F%2E%2E/x', 'viewer', 403],
       ['GET', '/kibana/', undefined, 401],
       ['GET', '/kibana/', 'expired', 401],
     ];

@@ -48,6 +48,10 @@ declare module 'fastify' {
     /** The verified caller; null on public routes. */
     principal: Principal | null;
   }
+  interface FastifyInstance {
+    /** Every route with its declaration: who may call what, for tests and docs. */
+    accessTable(): Array<{ method: string; url: string; access: Access | undefined }>;
+  }
 }
 
 export interface AccessControlOptions {
@@ -156,6 +160,11 @@ export function registerAccessControl(app: FastifyInstance, o: AccessControlOpti
   app.addHook('onRoute', (route) => {
     routes.push(route);
   });
+  app.decorate('accessTable', () =>
+    routes.flatMap((r) =>
+      [r.method].flat().map((method) => ({ method, url: r.url, access: r.config?.access })),
+    ),
+  );
   app.addHook('onReady', async () => {
     const undeclared = routes.filter((r) => !r.config?.access).map(describe);
     if (undeclared.length)

@@ -14,7 +14,9 @@ export function requiredRole(method: string, uri: string): Needed {
   const path = uri.split('?')[0] ?? '/';
   // Escapes and dot segments are how a URI is made to look like another; nothing of ours needs
   // them, so they need the strictest role rather than a guess at what they decode to.
-  if (/%|\\/.test(path) || /(^|\/)\.\.?(\/|$)/.test(path) || path.includes('//')) return 'admin';
+  // RabbitMQ's UI names the default vhost `/` as a `%2F` segment of its API: that one is allowed.
+  const probe = path.startsWith('/rabbitmq/api/') ? path.replace(/\/%2F(?=\/|$)/gi, '/vhost') : path;
+  if (/%|\\/.test(probe) || /(^|\/)\.\.?(\/|$)/.test(probe) || probe.includes('//')) return 'admin';
   const read = m === 'GET' || m === 'HEAD';
   if (path === '/admin/login' && (m === 'POST' || read)) return 'public';
   if (path.startsWith('/rabbitmq/')) return read ? 'viewer' : 'admin';
