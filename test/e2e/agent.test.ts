@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { AdminTokenStore } from '@switchboard/core';
 import { SignJWT } from 'jose';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +15,6 @@ import { postMessage } from '../support/web-client.ts';
  * Real RabbitMQ, PostgreSQL, Redis and tool-runner; the model is the scripted fake.
  */
 const JWT_SECRET = 'agent-test-jwt-secret-0123456789abcdef';
-const ADMIN_TOKEN = 'agent-test-admin-token-0123456789';
 
 describe('agent: tools, routing, skills, knowledge, cache, commands', () => {
   let llm: FakeLlm;
@@ -58,7 +58,6 @@ describe('agent: tools, routing, skills, knowledge, cache, commands', () => {
         // The FAQ skill answers on the default route only because the route allows it.
         DEFAULT_PROFILE_SKILLS: 'faq',
         REDIS_URL: 'redis://127.0.0.1:6379',
-        ADMIN_TOKEN,
       },
       webEnv: {
         API_JWT_SECRET: JWT_SECRET,
@@ -100,9 +99,16 @@ describe('agent: tools, routing, skills, knowledge, cache, commands', () => {
     // Operators see the calls of a conversation through the worker's admin API, and nobody else does.
     const url = `${stack.workers[0]!.url}/admin/tool-calls?platform=web&botId=web&conversationId=agent-tools`;
     expect((await fetch(url)).status).toBe(401);
-    const listed = (await (
-      await fetch(url, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
-    ).json()) as {
+    // The console's own tokens and roles: a viewer may read them.
+    const viewer = (
+      await new AdminTokenStore(db).create({
+        name: 'e2e-viewer',
+        role: 'viewer',
+        ttlMs: 600_000,
+        createdBy: 'test',
+      })
+    ).token;
+    const listed = (await (await fetch(url, { headers: { authorization: `Bearer ${viewer}` } })).json()) as {
       calls: Array<{ tool: string; status: string }>;
     };
     expect(listed.calls).toEqual([expect.objectContaining({ tool: 'shell', status: 'ok' })]);
@@ -174,12 +180,13 @@ describe('agent: tools, routing, skills, knowledge, cache, commands', () => {
   });
 
   it('serves an identical question from the response cache without a model call', async () => {
-    await routes.createProfile({ name: 'cached', cacheTtlSeconds: 60 });
+    await routes.createProfile({ name: 'cached', cacheTtlSeconds: 60, systemPrompt: 'CACHED-PROFILE' });
     await routes.createRule({ name: 'cached', match: { text: '^cacheable' }, target: { profile: 'cached' } });
     const q = `cacheable ${unique('question')}`;
+    // Answered on the cached route (not the default one, before the worker saw the rule): cached now.
     const first = await waitFor('the cached route', async () => {
       const text = await ask(unique('conv'), q);
-      return callsAbout(q).length > 0 ? text : undefined;
+      return callsAbout(q).at(-1)?.messages[0]?.content === 'CACHED-PROFILE' ? text : undefined;
     });
     const calls = callsAbout(q).length;
     expect(await ask(unique('conv'), q)).toBe(first);
