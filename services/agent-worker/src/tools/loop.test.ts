@@ -314,6 +314,54 @@ describe.each(['ollama', 'openai'] as const)('runToolLoop with %s against the fa
     expect(r.toolCalls).toHaveLength(2);
   });
 
+  it('writes each call that runs as started before it runs; a refused call is only recorded finished', async () => {
+    const events: string[] = [];
+    tools.handlers.shell = (req) => {
+      events.push(`ran ${req.id}`);
+      return { output: 'up 3 days' };
+    };
+    fake.setRules([
+      {
+        match: { contains: 'uptime' },
+        times: 1,
+        toolCalls: [
+          { name: 'shell', arguments: { command: 'uptime' } },
+          { name: 'browser', arguments: { url: 'https://example.com' } },
+        ],
+      },
+      { match: { contains: 'uptime' }, reply: 'Up 3 days.' },
+    ]);
+    const r = await runToolLoop(
+      deps({
+        start: async (_caller, call) => {
+          events.push(`started ${call.id} ${call.tool} ${call.round}/${call.position}`);
+        },
+        record: async (_caller, calls) => {
+          events.push(`recorded ${calls.map((c) => `${c.tool}:${c.status}`).join(',')}`);
+        },
+      }),
+      { messages: question('uptime?'), caller, allowedTools: ['shell'] },
+    );
+    const id = r.toolCalls[0]!.id;
+    expect(events).toEqual([`started ${id} shell 1/0`, `ran ${id}`, 'recorded shell:ok,browser:refused']);
+  });
+
+  it('runs no call whose started row could not be written, and fails the turn with that error', async () => {
+    fake.setRules([
+      { match: { contains: 'uptime' }, toolCalls: [{ name: 'shell', arguments: { command: 'uptime' } }] },
+    ]);
+    const err = await runToolLoop(
+      deps({
+        start: async () => {
+          throw new Error('database down');
+        },
+      }),
+      { messages: question('uptime?'), caller, allowedTools: ['shell'] },
+    ).catch((e: unknown) => e);
+    expect((err as Error).message).toBe('database down');
+    expect(tools.requests).toEqual([]);
+  });
+
   it('answers an unknown tool and a tool the route does not allow with an error, running neither', async () => {
     fake.setRules([
       {
