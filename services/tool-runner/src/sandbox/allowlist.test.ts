@@ -52,6 +52,7 @@ describe('the catalogue rules, read as getopt reads them', () => {
     expect(ok('grep', ['-e', '-starts-with-dash', 'a.txt'])).toBe(true);
     expect(ok('systemctl', ['status', 'nginx.service', '--no-pager'])).toBe(true);
     expect(ok('date', ['+%Y-%m-%d'])).toBe(true);
+    expect(ok('date', ['-d', 'yesterday 10:00', '-u'])).toBe(true);
     expect(ok('echo', ['-rf', '--compress-program=sh', '$(id)'])).toBe(true);
     expect(ok('uname', ['-a'])).toBe(true);
   });
@@ -73,6 +74,7 @@ describe('the catalogue rules, read as getopt reads them', () => {
     ['head', ['a.txt', '-5'], /option -5 is not allowed/],
     ['date', ['0101000070'], /is not \+FORMAT/],
     ['date', ['-s', 'now'], /option -s is not allowed/],
+    ['date', ['-d', 'TZ="/etc/shadow" now'], /option -d needs DATE/],
     ['uptime', ['x'], /takes no operands/],
     ['uniq', ['in.txt', 'out.txt'], /at most 1 operand/],
     ['cat', [], /at least 1 operand/],

@@ -54,6 +54,7 @@ const kindName = (k: ValueKind): string =>
         duration: 'SECONDS',
         text: 'TEXT',
         'date-format': '+FORMAT',
+        'date-string': 'DATE',
         unit: 'UNIT',
       }[k];
 
@@ -78,6 +79,7 @@ const KIND_CHECKS: Record<Exclude<ValueKind, object>, RegExp> = {
   duration: /^(\d{1,9}(\.\d{1,9})?|\.\d{1,9})[smhd]?$/,
   text: /^[^\0]*$/,
   'date-format': /^\+[^\0\n]{0,200}$/,
+  'date-string': /^(?!.*TZ=)[^\0"\n]{0,200}$/i,
   unit: /^[A-Za-z0-9][A-Za-z0-9:_.@\\-]{0,255}$/,
 };
 

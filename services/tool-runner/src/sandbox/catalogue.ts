@@ -30,6 +30,8 @@ export type ValueKind =
   | 'text'
   /** `date`'s output format, `+…`. */
   | 'date-format'
+  /** A date for `date -d`, without a `TZ="…"` (a time zone file could be any path). */
+  | 'date-string'
   /** A systemd unit name, no globs. */
   | 'unit'
   /** Exactly one of these words. */
@@ -108,14 +110,14 @@ export const SHELL_CATALOGUE: Readonly<Record<string, ProgramRules>> = {
       '-u': none,
       '-R': none,
       '-I': none,
-      '-d': 'text',
+      '-d': 'date-string',
       '-r': 'path',
       '--utc': none,
       '--universal': none,
       '--rfc-email': none,
       '--iso-8601': none,
       '--rfc-3339': { oneOf: ['date', 'seconds', 'ns'] },
-      '--date': 'text',
+      '--date': 'date-string',
       '--reference': 'path',
     },
     // Only `+FORMAT`: a bare operand would set the clock.
