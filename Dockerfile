@@ -60,9 +60,12 @@ RUN printf '#!/bin/sh\nexec node /app/dist/switchboard.mjs "$@"\n' > /usr/local/
  && chmod 0755 /usr/local/bin/switchboard
 # Mount points of the named volumes. A new named volume takes the owner and mode of the
 # directory it is first mounted on, so these make the volumes writable by their one user (node):
-# the secrets for init-secrets, the tools' workspace and the sandbox's socket for the tool-runner
-# and the shell sandbox.
+# the secrets and each service's own secrets volume for init-secrets (which mounts them first),
+# the tools' workspace and the sandbox's socket for the tool-runner and the shell sandbox.
 RUN install -d -o node -g node -m 0700 /run/switchboard/secrets \
+ && for s in admin agent-worker alert-relay backup ingress-dingtalk ingress-discord ingress-slack \
+      ingress-telegram ingress-web ingress-wecom postgres postgres-exporter redis redis-exporter \
+      scheduler tool-browser tool-runner; do install -d -o node -g node -m 0700 "/run/switchboard/services/$s"; done \
  && install -d -o node -g node -m 0750 /run/switchboard/rabbitmq-conf \
  && install -d -o node -g node -m 0750 /workspace \
  && install -d -o node -g node -m 0700 /run/sandbox

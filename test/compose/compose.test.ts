@@ -341,12 +341,15 @@ describe('docker-compose.yml', () => {
     expect(services['agent-worker']?.depends_on).toMatchObject({
       'ollama-pull': { condition: 'service_completed_successfully' },
     });
-    expect(volumeSources(services['init-secrets'] ?? {})).toEqual(['secrets', 'rabbitmq-conf']);
+    // init-secrets alone holds every secret; each service mounts its own volume (least-privilege test).
+    const own = volumeSources(services['init-secrets'] ?? {}).filter((v) => v.startsWith('secrets-'));
+    expect(volumeSources(services['init-secrets'] ?? {})).toEqual(['secrets', 'rabbitmq-conf', ...own]);
     expect(services.rabbitmq?.volumes).toContainEqual(
       expect.objectContaining({ source: 'rabbitmq-conf', target: '/etc/rabbitmq/conf.d', read_only: true }),
     );
-    for (const name of ['agent-worker', 'ingress-web', 'postgres', 'redis']) {
-      expect(services[name]?.volumes, name).toContain('secrets:/run/switchboard/secrets:ro');
+    for (const name of ['agent-worker', 'ingress-web', 'postgres', 'redis', 'tool-browser']) {
+      expect(own, name).toContain(`secrets-${name}`);
+      expect(services[name]?.volumes, name).toContain(`secrets-${name}:/run/switchboard/secrets:ro`);
     }
   });
 
@@ -355,7 +358,6 @@ describe('docker-compose.yml', () => {
     const env = environment(worker);
     expect(worker.depends_on).toMatchObject({ redis: { condition: 'service_healthy' } });
     expect(env.REDIS_URL_FILE).toBe('/run/switchboard/secrets/redis_url');
-    expect(env.ADMIN_TOKEN_FILE).toBe('/run/switchboard/secrets/admin_token');
     expect(worker.volumes).toEqual(
       expect.arrayContaining([
         `./workspace/skills:${env.SKILLS_DIR}:ro`,
@@ -395,7 +397,7 @@ describe('docker-compose.yml', () => {
 
     const runnerEnv = environment(runner);
     expect(runner.volumes).toEqual([
-      'secrets:/run/switchboard/secrets:ro',
+      'secrets-tool-runner:/run/switchboard/secrets:ro',
       'tool-workspace:/workspace',
       'sandbox-socket:/run/sandbox',
       './workspace/workflows:/workflows:ro',
@@ -599,6 +601,16 @@ describe('Dockerfile', () => {
     for (const dir of ['/workspace', '/run/sandbox']) {
       expect(runtime).toMatch(new RegExp(`install -d -o node -g node -m 07[0-5]0 ${dir}\\b`));
     }
+    // Each service's own secrets volume is first mounted by init-secrets (node) at these.
+    const perService = (base.services['init-secrets']?.volumes ?? [])
+      .map(String)
+      .filter((v) => v.startsWith('secrets-'))
+      .map((v) => v.split(':')[1]?.replace('/run/switchboard/services/', '') ?? '');
+    const loop =
+      /for s in ([^;]+); do install -d -o node -g node -m 0700 "\/run\/switchboard\/services\/\$s"/.exec(
+        runtime.replaceAll('\\\n', ' '),
+      );
+    expect(loop?.[1]?.split(/\s+/).filter(Boolean).sort()).toEqual(perService.sort());
   });
 
   it('has a command for every service the compose file runs from it', () => {
@@ -621,7 +633,10 @@ describe('Dockerfile', () => {
       'tool-runner',
       'tool-runner-sandbox',
     ];
-    expect(commands.sort()).toEqual(services.map((name) => `node dist/${name}.mjs`).sort());
+    // tool-browser is the tool-runner serving the browser alone.
+    expect(commands.sort()).toEqual(
+      [...services, 'tool-runner'].map((name) => `node dist/${name}.mjs`).sort(),
+    );
     const build = readFileSync(join(ROOT, 'scripts', 'build.mjs'), 'utf8');
     for (const name of services) expect(build).toMatch(new RegExp(`^\\s+'?${name}'?:`, 'm'));
   });

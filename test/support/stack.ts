@@ -112,9 +112,11 @@ export class TestStack {
   async stop(): Promise<void> {
     await Promise.all([...this.all].map((s) => s.kill('SIGKILL')));
     // Every worker declares the tool queue, whether or not a tool-runner ran.
-    await deleteBrokerPrefix(this.prefix, 4, 3, [...this.extraQueues, toolQueueName(this.prefix)]).catch(
-      () => {},
-    );
+    await deleteBrokerPrefix(this.prefix, 4, 3, [
+      ...this.extraQueues,
+      toolQueueName(this.prefix),
+      toolQueueName(this.prefix, 'browser'),
+    ]).catch(() => {});
     await this.dropDb?.().catch(() => {});
     if (this.workspaceDir) await rm(this.workspaceDir, { recursive: true, force: true });
   }

@@ -30,6 +30,15 @@ export const commonConfigShape = {
       return parts;
     }),
   MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(4),
+  /**
+   * `true`: this service declares the shared topology (exchanges, agent partitions, retry tiers,
+   * parking) on every connection. `false`: it only checks the exchanges exist — in compose each
+   * service has its own broker user, and only the agent-worker's may declare (or delete) them.
+   */
+  BROKER_DECLARE_TOPOLOGY: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((v) => v === 'true'),
   HTTP_HOST: z.string().default('127.0.0.1'),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
   OUTBOX_POLL_MS: z.coerce.number().int().min(50).default(2_000),

@@ -6,6 +6,8 @@
  * - SECRETS_DIR        where secrets and derived URLs go (default /run/switchboard/secrets)
  * - RABBITMQ_CONF_DIR  where rabbitmq.conf goes (default /run/switchboard/rabbitmq-conf)
  * - RABBITMQ_CONF_GID  group given to rabbitmq.conf so the broker can read it (default: unchanged)
+ * - SERVICES_DIR       where each service's own secrets go, <dir>/<service>/ (default: not distributed)
+ * - BROKER_PREFIX      the services' BROKER_PREFIX, named by the broker users' permissions (default sb)
  */
 import { SecretsError, SecretsErrorCode } from './errors.ts';
 import { ensureSecrets } from './secrets.ts';
@@ -37,8 +39,16 @@ async function main(): Promise<void> {
   const dir = process.env.SECRETS_DIR || '/run/switchboard/secrets';
   const confDir = process.env.RABBITMQ_CONF_DIR || '/run/switchboard/rabbitmq-conf';
   const confGid = readGid(process.env.RABBITMQ_CONF_GID);
+  const servicesDir = process.env.SERVICES_DIR || undefined;
+  const brokerPrefix = process.env.BROKER_PREFIX || 'sb';
+  if (!/^[a-z][a-z0-9_-]{0,30}$/.test(brokerPrefix)) {
+    throw new SecretsError(
+      SecretsErrorCode.config,
+      'BROKER_PREFIX: lower-case letters, digits, - and _ only',
+    );
+  }
 
-  const outcomes = await ensureSecrets(dir, confDir, { confGid });
+  const outcomes = await ensureSecrets(dir, confDir, { confGid, servicesDir, brokerPrefix });
   for (const { name, action, stale } of outcomes) {
     log('info', `${action} ${name}`, { 'event.action': action, 'labels.secret': name });
     if (stale) {
@@ -48,8 +58,11 @@ async function main(): Promise<void> {
       });
     }
   }
-  const created = outcomes.filter((o) => o.action === 'created').length;
-  log('info', `secrets ready: ${created} created, ${outcomes.length - created} kept`);
+  const count = (action: string) => outcomes.filter((o) => o.action === action).length;
+  log(
+    'info',
+    `secrets ready: ${count('created')} created, ${count('updated')} updated, ${count('removed')} removed, ${count('kept')} kept`,
+  );
 }
 
 main().catch((err: unknown) => {

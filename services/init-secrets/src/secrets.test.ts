@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { BROKER_ROLES, rabbitPasswordHash } from './broker-users.ts';
 import { ensureSecrets } from './secrets.ts';
+import { SERVICE_SECRETS } from './services.ts';
 
 const run = promisify(execFile);
 const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
@@ -14,10 +16,13 @@ const PASSWORDS = [
   'rabbitmq_password',
   'redis_password',
   'api_token',
-  'admin_token',
   'backup_token',
   'workflow_token',
+  ...Object.keys(BROKER_ROLES)
+    .sort()
+    .map((s) => `broker_${s}_password`),
 ];
+const CONF_FILES = ['rabbitmq.conf', 'definitions.conf', 'definitions.json'];
 const SECRET_FILES = [...PASSWORDS, 'database_url', 'amqp_url', 'redis_url', 'redis_exporter_passwords.json'];
 const TOKEN = /^[A-Za-z0-9_-]{43}$/;
 
@@ -47,7 +52,7 @@ interface FileState {
 }
 
 async function snapshot(): Promise<Record<string, FileState>> {
-  const files = [...SECRET_FILES.map((f) => join(dir, f)), join(confDir, 'rabbitmq.conf')];
+  const files = [...SECRET_FILES.map((f) => join(dir, f)), ...CONF_FILES.map((f) => join(confDir, f))];
   const entries = await Promise.all(
     files.map(async (file) => {
       const info = await stat(file);
@@ -70,14 +75,14 @@ describe('ensureSecrets', () => {
     const outcomes = await ensureSecrets(dir, confDir);
 
     expect(outcomes.map((o) => [o.name, o.action])).toEqual(
-      [...SECRET_FILES, 'rabbitmq.conf'].map((name) => [name, 'created']),
+      [...SECRET_FILES, ...CONF_FILES].map((name) => [name, 'created']),
     );
     expect((await stat(dir)).mode & 0o777).toBe(0o700);
     expect((await stat(confDir)).mode & 0o777).toBe(0o750);
     for (const name of SECRET_FILES) expect((await stat(join(dir, name))).mode & 0o7777).toBe(0o600);
     expect((await stat(join(confDir, 'rabbitmq.conf'))).mode & 0o7777).toBe(0o640);
     expect((await readdir(dir)).sort()).toEqual([...SECRET_FILES].sort());
-    expect(await readdir(confDir)).toEqual(['rabbitmq.conf']);
+    expect((await readdir(confDir)).sort()).toEqual([...CONF_FILES].sort());
 
     const values = await Promise.all(PASSWORDS.map((name) => read(name)));
     for (const value of values) expect(value).toMatch(TOKEN);
@@ -204,6 +209,104 @@ describe('ensureSecrets', () => {
   });
 });
 
+describe('per-service secrets and broker users', () => {
+  let services: string;
+  beforeEach(() => {
+    services = join(root, 'services');
+  });
+
+  it("gives each service exactly its own files, with its own broker user's URL", async () => {
+    await ensureSecrets(dir, confDir, { servicesDir: services });
+
+    expect((await readdir(services)).sort()).toEqual(Object.keys(SERVICE_SECRETS).sort());
+    for (const [service, names] of Object.entries(SERVICE_SECRETS)) {
+      const own = join(services, service);
+      expect((await readdir(own)).sort(), service).toEqual([...names].sort());
+      expect((await stat(own)).mode & 0o777, service).toBe(0o700);
+      for (const name of names) expect((await stat(join(own, name))).mode & 0o7777).toBe(0o600);
+      if (names.includes('amqp_url')) {
+        const url = new URL(await read('amqp_url', own));
+        expect(decodeURIComponent(url.username), service).toBe(service);
+        expect(decodeURIComponent(url.password)).toBe(await read(`broker_${service}_password`));
+      }
+    }
+    // Copies of the main files, not new values.
+    expect(await read('api_token', join(services, 'ingress-web'))).toBe((await read('api_token')).trim());
+    expect(await read('rabbitmq_password', join(services, 'backup'))).toBe(
+      (await read('broker_backup_password')).trim(),
+    );
+  });
+
+  it('removes what a service no longer reads, copies its Vault AppRole files, and keeps the rest', async () => {
+    await ensureSecrets(dir, confDir, { servicesDir: services });
+    const web = join(services, 'ingress-web');
+    await writeFile(join(web, 'postgres_password'), 'left over from an older layout');
+    await mkdir(join(dir, 'vault', 'ingress-web'), { recursive: true });
+    await writeFile(join(dir, 'vault', 'ingress-web', 'vault_role_id'), 'role-1');
+    await writeFile(join(dir, 'vault', 'ingress-web', 'vault_secret_id'), 'secret-1');
+    const tokenBefore = await stat(join(web, 'api_token'));
+
+    const outcomes = await ensureSecrets(dir, confDir, { servicesDir: services });
+
+    expect(outcomes).toContainEqual({ name: 'ingress-web/postgres_password', action: 'removed' });
+    expect(outcomes).toContainEqual({ name: 'ingress-web/api_token', action: 'kept' });
+    expect((await readdir(web)).sort()).toEqual(['amqp_url', 'api_token', 'database_url', 'vault']);
+    expect(await read('vault/ingress-web/vault_secret_id', web)).toBe('secret-1');
+    expect((await stat(join(web, 'api_token'))).ino).toBe(tokenBefore.ino);
+    expect((await readdir(join(services, 'tool-browser'))).sort()).toEqual(['amqp_url', 'database_url']);
+  });
+
+  it('writes definitions RabbitMQ loads at boot: one user per service, hashed, with its permissions', async () => {
+    await ensureSecrets(dir, confDir, { brokerPrefix: 'sbx' });
+
+    expect(await read('definitions.conf', confDir)).toContain(
+      'load_definitions = /etc/rabbitmq/conf.d/definitions.json',
+    );
+    const defs = JSON.parse(await read('definitions.json', confDir)) as {
+      users: { name: string; password_hash: string; hashing_algorithm: string; tags: string[] }[];
+      permissions: { user: string; configure: string; write: string; read: string }[];
+    };
+    const users = Object.fromEntries(defs.users.map((u) => [u.name, u]));
+    expect(Object.keys(users).sort()).toEqual(['switchboard', ...Object.keys(BROKER_ROLES)].sort());
+    for (const service of Object.keys(BROKER_ROLES)) {
+      const password = (await read(`broker_${service}_password`)).trim();
+      expect(users[service]?.password_hash).toBe(rabbitPasswordHash(service, password));
+      expect(users[service]?.hashing_algorithm).toBe('rabbit_password_hashing_sha256');
+      // RabbitMQ's format: base64 of a 4-byte salt and the SHA-256 of salt + password.
+      const raw = Buffer.from(users[service]?.password_hash ?? '', 'base64');
+      expect(raw).toHaveLength(36);
+    }
+    expect(users.switchboard?.tags).toEqual(['administrator']);
+    expect(users['agent-worker']?.tags).toEqual([]);
+    expect(users.admin?.tags).toEqual(['monitoring']);
+    // Nobody but the operator may touch every name.
+    for (const p of defs.permissions.filter((x) => x.user !== 'switchboard')) {
+      for (const regex of [p.configure, p.write, p.read]) expect(regex, p.user).not.toBe('.*');
+    }
+    const web = defs.permissions.find((p) => p.user === 'ingress-web');
+    expect(new RegExp(web?.write ?? '').test('sbx.inbound')).toBe(true);
+    expect(new RegExp(web?.read ?? '').test('sbx.agent.in.0')).toBe(false);
+    expect(new RegExp(web?.configure ?? '').test('sbx.agent.in.0')).toBe(false);
+  });
+
+  it('rewrites the definitions only when they change', async () => {
+    await ensureSecrets(dir, confDir);
+    const before = await stat(join(confDir, 'definitions.json'));
+
+    const kept = await ensureSecrets(dir, confDir);
+    const after = await stat(join(confDir, 'definitions.json'));
+    await writeFile(join(dir, 'broker_tool-runner_password'), 'rotated-by-the-operator\n');
+    const rotated = await ensureSecrets(dir, confDir);
+
+    expect(kept).toContainEqual({ name: 'definitions.json', action: 'kept' });
+    expect([after.ino, after.mtimeMs]).toEqual([before.ino, before.mtimeMs]);
+    expect(rotated).toContainEqual({ name: 'definitions.json', action: 'updated' });
+    expect(await read('definitions.json', confDir)).toContain(
+      rabbitPasswordHash('tool-runner', 'rotated-by-the-operator'),
+    );
+  });
+});
+
 describe('init-secrets main', () => {
   it('reports which secrets it created or kept, never their values', async () => {
     const firstOutput = await runMain();
@@ -215,9 +318,10 @@ describe('init-secrets main', () => {
       for (const line of output.trim().split('\n')) expect(() => JSON.parse(line)).not.toThrow();
     }
     expect(firstOutput).toContain('created postgres_password');
-    expect(firstOutput).toContain('secrets ready: 12 created, 0 kept');
+    const total = SECRET_FILES.length + CONF_FILES.length;
+    expect(firstOutput).toContain(`secrets ready: ${total} created, 0 updated, 0 removed, 0 kept`);
     expect(secondOutput).toContain('kept api_token');
-    expect(secondOutput).toContain('secrets ready: 0 created, 12 kept');
+    expect(secondOutput).toContain(`secrets ready: 0 created, 0 updated, 0 removed, ${total} kept`);
   });
 
   it('fails with a clear message on a bad setting', async () => {

@@ -35,6 +35,8 @@ describe('tool-runner configuration', () => {
     ['SHELL_SANDBOX_UID', '0', /SHELL_SANDBOX_UID/],
     ['EGRESS_ALLOWLIST', '10.0.0.0/99', /EGRESS_ALLOWLIST: "10.0.0.0\/99": not a valid CIDR range/],
     ['TOOLS_ENABLED', 'shell,rm', /TOOLS_ENABLED: unknown tool\(s\) rm/],
+    ['TOOLS_SERVED', 'browser,rm', /TOOLS_SERVED: unknown tool\(s\) rm/],
+    ['TOOLS_SERVED', ' , ', /TOOLS_SERVED: names no tool/],
     ['CHANNELS_JSON', '{"ops": {"platform": "irc"}}', /CHANNELS_JSON: .*platform/],
     ['CHANNELS_JSON', 'nope', /CHANNELS_JSON: not JSON/],
     ['WORKSPACE_DIR', 'relative/dir', /WORKSPACE_DIR: must be an absolute path/],

@@ -35,6 +35,27 @@ export const toolRunnerConfigShape = {
       }
       return new Set(names);
     }),
+  /**
+   * Tools this process takes calls for; the rest belong to another runner. The browser's calls
+   * have a queue of their own (`<prefix>.tools.browser`), so compose runs it in tool-browser, a
+   * container without the runner's workspace, shell sandbox or tokens; the others share
+   * `<prefix>.tools`. A served tool that TOOLS_ENABLED leaves out is answered as disabled.
+   */
+  TOOLS_SERVED: z
+    .string()
+    .default(builtinToolNames.join(','))
+    .transform((s, ctx) => {
+      const names = csv(s);
+      const unknown = names.filter((n) => !(builtinToolNames as readonly string[]).includes(n));
+      if (unknown.length > 0 || names.length === 0) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `${names.length === 0 ? 'names no tool' : `unknown tool(s) ${unknown.join(', ')}`}; built-in tools: ${builtinToolNames.join(', ')}`,
+        });
+        return z.NEVER;
+      }
+      return new Set(names);
+    }),
 
   /**
    * Built-in tools of the default route (no routing rule matched), comma-separated: the same

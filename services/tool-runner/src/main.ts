@@ -14,6 +14,7 @@ import {
   runMain,
   serveTools,
   startLogShipper,
+  toolQueuesFor,
 } from '@switchboard/core';
 import { EgressPolicy } from '@switchboard/egress';
 import { ToolAttachmentStore } from './attachments.ts';
@@ -41,7 +42,8 @@ runMain('tool-runner', async () => {
   const log = createLogger('tool-runner', cfg.LOG_LEVEL);
   // Every line also to the broker's log exchange, for the console's live tail (stdout stays the record).
   const shipper = startLogShipper(cfg, 'tool-runner', registry);
-  const enabled = cfg.TOOLS_ENABLED;
+  // Only what this process serves runs here (TOOLS_SERVED); the rest is another runner's.
+  const enabled = new Set([...cfg.TOOLS_ENABLED].filter((t) => cfg.TOOLS_SERVED.has(t)));
 
   const workspace = await Workspace.open(cfg.WORKSPACE_DIR);
   const pool = createPool(cfg.DATABASE_URL, log, { max: cfg.DB_POOL_SIZE, applicationName: runnerId });
@@ -127,10 +129,16 @@ runMain('tool-runner', async () => {
     { enabled, grants, workspace, log, metrics: toolRunnerMetrics(registry) },
   );
 
-  const server = await serveTools(broker, topology, dispatcher.handle, log, {
-    concurrency: cfg.TOOL_CONCURRENCY,
-    drainTimeoutMs: Math.floor(cfg.SHUTDOWN_TIMEOUT_MS * 0.7),
-  });
+  const servers = await Promise.all(
+    toolQueuesFor(cfg.BROKER_PREFIX, cfg.TOOLS_SERVED).map((queue) =>
+      serveTools(broker, topology, dispatcher.handle, log, {
+        queue,
+        concurrency: cfg.TOOL_CONCURRENCY,
+        drainTimeoutMs: Math.floor(cfg.SHUTDOWN_TIMEOUT_MS * 0.7),
+      }),
+    ),
+  );
+  const server = { stop: async () => void (await Promise.all(servers.map((s) => s.stop()))) };
   const http = createServiceHttp({
     log,
     registry,

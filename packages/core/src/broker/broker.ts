@@ -5,7 +5,7 @@ import type { InboundEnvelope, OutboundEnvelope } from '../envelope.ts';
 import { ErrorCodes, errorMessage, isSwitchboardError, SwitchboardError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { partitionOf } from './partition.ts';
-import { declareTopology, Headers, type TopologyOptions, topologyNames } from './topology.ts';
+import { checkExchanges, declareTopology, Headers, type TopologyOptions, topologyNames } from './topology.ts';
 
 export interface BrokerOptions extends TopologyOptions {
   url: string;
@@ -16,6 +16,8 @@ export interface BrokerOptions extends TopologyOptions {
   publishTimeoutMs?: number;
   /** Upper bound of the reconnect backoff. */
   maxReconnectDelayMs?: number;
+  /** False: check the shared exchanges exist instead of declaring the topology (BROKER_DECLARE_TOPOLOGY). */
+  declareTopology?: boolean;
 }
 
 /** Broker options from the shared settings, so every service configures the broker the same way. */
@@ -29,7 +31,8 @@ export function brokerOptions(
     | 'BROKER_PREFETCH'
     | 'RETRY_DELAYS_MS'
     | 'MAX_ATTEMPTS'
-  >,
+  > &
+    Partial<Pick<CommonConfig, 'BROKER_DECLARE_TOPOLOGY'>>,
   extra: Partial<BrokerOptions> = {},
 ): BrokerOptions {
   return {
@@ -40,6 +43,7 @@ export function brokerOptions(
     prefetch: cfg.BROKER_PREFETCH,
     retryDelaysMs: cfg.RETRY_DELAYS_MS,
     maxAttempts: cfg.MAX_ATTEMPTS,
+    declareTopology: cfg.BROKER_DECLARE_TOPOLOGY ?? true,
     ...extra,
   };
 }
@@ -135,16 +139,18 @@ export class Broker {
     });
 
     const topo: TopologyOptions = this.opts;
+    const setupTopology = (ch: Channel) =>
+      this.opts.declareTopology === false ? checkExchanges(ch, topo.prefix) : declareTopology(ch, topo);
     this.pub = this.conn.createChannel({
       confirm: true,
       publishTimeout: this.opts.publishTimeoutMs ?? 15_000,
-      setup: (ch: Channel) => declareTopology(ch, topo),
+      setup: setupTopology,
     });
     this.sub = this.conn.createChannel({
       confirm: false,
       // Declared here too so consumers re-registered after a reconnect never race the publisher's setup.
       setup: async (ch: Channel) => {
-        await declareTopology(ch, topo);
+        await setupTopology(ch);
         this.subChannel = ch;
       },
     });

@@ -135,7 +135,8 @@ describe('tool RPC over RabbitMQ (ToolRpcClient and serveTools)', () => {
     await amqp?.close().catch(() => {});
     await clientBroker?.close();
     await serverBroker?.close();
-    if (prefix) await deleteBrokerPrefix(prefix, 1, 1, [toolQueueName(prefix)]);
+    if (prefix)
+      await deleteBrokerPrefix(prefix, 1, 1, [toolQueueName(prefix), toolQueueName(prefix, 'browser')]);
   });
 
   it('calls a tool and returns its result, with the deadline and correlation on the wire', async () => {

@@ -16,9 +16,21 @@ import {
 import type { Broker, ConsumerHandle, Delivery } from './broker.ts';
 import { Headers, type TopologyOptions, workQueueArgs } from './topology.ts';
 
-/** The work queue every tool-runner consumes. */
-export function toolQueueName(prefix: string): string {
-  return `${prefix}.tools`;
+/**
+ * Tools with a work queue of their own, `<prefix>.tools.<tool>`, so they can run in a container
+ * apart: Chromium renders untrusted pages, and its container (tool-browser) holds none of the
+ * tool-runner's secrets, workspace or shell sandbox (docs/threat-model/compose.md).
+ */
+export const ISOLATED_TOOLS: readonly string[] = ['browser'];
+
+/** The work queue a tool's calls go to: its own for an isolated tool, else `<prefix>.tools`. */
+export function toolQueueName(prefix: string, tool?: string): string {
+  return tool !== undefined && ISOLATED_TOOLS.includes(tool) ? `${prefix}.tools.${tool}` : `${prefix}.tools`;
+}
+
+/** The queues a runner serving these tools consumes. */
+export function toolQueuesFor(prefix: string, tools: Iterable<string>): string[] {
+  return [...new Set([...tools].map((t) => toolQueueName(prefix, t)))].sort();
 }
 
 /** Absolute deadline of a tool request (epoch ms), so time spent queued counts against the budget. */
@@ -30,9 +42,10 @@ async function declareToolQueue(
   queue = toolQueueName(topo.prefix),
 ): Promise<void> {
   await ch.assertQueue(queue, { durable: true, arguments: workQueueArgs(topo) });
-  // Parked requests can be replayed through the requeue exchange like any other work. Asserted
-  // here too: after a reconnect the setups run side by side with the topology's own.
-  await ch.assertExchange(`${topo.prefix}.requeue`, 'direct', { durable: true });
+  // Parked requests can be replayed through the requeue exchange like any other work. Checked, not
+  // declared: declaring needs the broker's configure right on it, which only the topology's owner
+  // has (a runner's broker user may not delete or redefine a shared exchange).
+  await ch.checkExchange(`${topo.prefix}.requeue`);
   await ch.bindQueue(queue, `${topo.prefix}.requeue`, queue);
 }
 
@@ -76,7 +89,9 @@ interface Pending {
 export class ToolRpcClient implements ToolInvoker {
   /** Exclusive and auto-deleted: replies to a process that is gone have nowhere to pile up. */
   readonly replyQueue: string;
+  /** The shared queue (or the fixed one); isolated tools' calls go to their own (toolQueueName). */
   readonly queue: string;
+  private readonly fixedQueue: string | undefined;
   private readonly pending = new Map<string, Pending>();
   private handle: ConsumerHandle | undefined;
   private readonly graceMs: number;
@@ -88,16 +103,26 @@ export class ToolRpcClient implements ToolInvoker {
     o: ToolRpcClientOptions = {},
   ) {
     this.graceMs = o.replyGraceMs ?? 1_000;
+    this.fixedQueue = o.queue;
     this.queue = o.queue ?? toolQueueName(topo.prefix);
     this.replyQueue = `${this.queue}.reply.${randomUUID()}`;
   }
 
+  /** Where a call goes: the fixed queue (skill runs), else the tool's own queue or the shared one. */
+  private queueOf(tool: string): string {
+    return this.fixedQueue ?? toolQueueName(this.topo.prefix, tool);
+  }
+
   async start(): Promise<void> {
-    const { replyQueue, topo, queue } = this;
-    // Through addSetup, so both queues are declared again after a reconnect, before the consumer
+    const { replyQueue, topo } = this;
+    // Declared here too, so calls made before a runner started wait in their queue.
+    const queues = this.fixedQueue
+      ? [this.fixedQueue]
+      : [toolQueueName(topo.prefix), ...ISOLATED_TOOLS.map((t) => toolQueueName(topo.prefix, t))];
+    // Through addSetup, so the queues are declared again after a reconnect, before the consumer
     // is re-registered; an exclusive queue dies with the connection that declared it.
     await this.broker.addSetup(async (ch: Channel) => {
-      await declareToolQueue(ch, topo, queue);
+      for (const queue of queues) await declareToolQueue(ch, topo, queue);
       await ch.assertQueue(replyQueue, {
         exclusive: true,
         autoDelete: true,
@@ -130,7 +155,7 @@ export class ToolRpcClient implements ToolInvoker {
       this.pending.set(request.id, { resolve, timer });
     });
     try {
-      await this.broker.publish('', this.queue, request, {
+      await this.broker.publish('', this.queueOf(request.tool), request, {
         messageId: request.id,
         traceId: request.caller.traceId,
         correlationId: request.id,

@@ -98,3 +98,14 @@ export async function declareTopology(ch: Channel, opts: TopologyOptions): Promi
     await ch.bindQueue(q, n.requeue, q);
   }
 }
+
+/**
+ * What a service that may not declare does instead (BROKER_DECLARE_TOPOLOGY=false): a passive
+ * check, which needs no permission, so a missing exchange is a clear 404 at start rather than a
+ * publish that vanishes. The exchanges come from the broker's definitions (init-secrets).
+ */
+export async function checkExchanges(ch: Channel, prefix: string): Promise<void> {
+  for (const x of ['inbound', 'outbound', 'unrouted', 'retry', 'requeue', 'parking']) {
+    await ch.checkExchange(`${prefix}.${x}`);
+  }
+}

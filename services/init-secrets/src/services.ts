@@ -1,0 +1,34 @@
+/**
+ * Which secret files each service's own volume holds: exactly the ones its configuration reads
+ * (test/compose/least-privilege checks this against each service's config schema and its compose
+ * `*_FILE` settings). Every service mounts only its volume, so a compromised connector holds its
+ * broker and database URLs, not the API token, the backup token or another service's password.
+ *
+ * `amqp_url` and `rabbitmq_password` are the service's own broker user's (broker-users.ts); the
+ * other names are copies of the files init-secrets keeps in the main secrets volume.
+ */
+export const SERVICE_SECRETS: Readonly<Record<string, readonly string[]>> = {
+  admin: ['amqp_url', 'database_url', 'redis_url', 'rabbitmq_password', 'workflow_token', 'backup_token'],
+  'agent-worker': ['amqp_url', 'database_url', 'redis_url'],
+  // Robot URLs come from .env or Vault; the volume holds its AppRole files when Vault is used.
+  'alert-relay': [],
+  backup: ['database_url', 'backup_token', 'rabbitmq_password'],
+  'ingress-dingtalk': ['amqp_url', 'database_url'],
+  'ingress-discord': ['amqp_url', 'database_url'],
+  'ingress-slack': ['amqp_url', 'database_url'],
+  'ingress-telegram': ['amqp_url', 'database_url'],
+  'ingress-web': ['amqp_url', 'database_url', 'api_token'],
+  'ingress-wecom': ['amqp_url', 'database_url'],
+  scheduler: ['amqp_url', 'database_url', 'redis_url', 'workflow_token'],
+  'tool-runner': ['amqp_url', 'database_url'],
+  // Chromium renders untrusted pages here: its broker URL, and the database URL its runner needs
+  // to re-check each call's grant and store the screenshot; no token, no other password.
+  'tool-browser': ['amqp_url', 'database_url'],
+  postgres: ['postgres_password'],
+  'postgres-exporter': ['postgres_password'],
+  redis: ['redis_password'],
+  'redis-exporter': ['redis_exporter_passwords.json'],
+};
+
+/** Services that keep Vault AppRole files (vault/<service>/…), copied from the main volume. */
+export const VAULT_FILES = ['vault_role_id', 'vault_secret_id'] as const;
