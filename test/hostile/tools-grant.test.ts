@@ -36,6 +36,7 @@ describe('hostile: tool grants, skills per route, workspaces per conversation', 
   let routes: RoutingStore;
   let llm: FakeLlm;
   let skillsDir: string;
+  let workflowsDir: string;
   let slow: Awaited<ReturnType<typeof startSite>>;
   let release: () => void = () => {};
   const rule: Record<string, string> = {};
@@ -49,10 +50,21 @@ describe('hostile: tool grants, skills per route, workspaces per conversation', 
         };
       },
     });
+    // The scheduler's folder, as the runner mounts it read-only: a file workflow's grant.
+    workflowsDir = await mkdtemp(join(tmpdir(), 'sb-grant-workflows-'));
+    await writeFile(
+      join(workflowsDir, 'filed.yaml'),
+      'name: filed\ntrigger: { cron: "0 4 * * *" }\nsteps:\n  - id: l\n    type: tool\n    with: { tool: files, arguments: { op: list } }\n',
+    );
+    await writeFile(
+      join(workflowsDir, 'paused.yaml'),
+      'name: paused\nenabled: false\ntrigger: { cron: "0 4 * * *" }\nsteps:\n  - id: l\n    type: tool\n    with: { tool: files, arguments: { op: list } }\n',
+    );
     bed = await startToolBed({
       // The default route grants nothing here: every grant below comes from a stored profile.
       DEFAULT_PROFILE_TOOLS: '',
       EGRESS_ALLOWLIST: `127.0.0.1:${slow.port}`,
+      WORKFLOWS_DIR: workflowsDir,
     });
     pool = new pg.Pool({ connectionString: bed.databaseUrl });
     routes = new RoutingStore(pool);
@@ -94,6 +106,7 @@ describe('hostile: tool grants, skills per route, workspaces per conversation', 
     await bed?.stop();
     await llm?.close();
     if (skillsDir) await rm(skillsDir, { recursive: true, force: true });
+    if (workflowsDir) await rm(workflowsDir, { recursive: true, force: true });
   });
 
   const caller = (grant: ToolCaller['grant'], over: Partial<ToolCaller> = {}) => ({
@@ -232,6 +245,23 @@ describe('hostile: tool grants, skills per route, workspaces per conversation', 
       const [done] = await store.listByMessage(messageId);
       expect(done).toMatchObject({ id: started!.id, status: 'ok', finishedAt: expect.any(Date) });
     });
+  });
+
+  it('grants a file workflow the tools its steps name, and nothing while it is disabled', async () => {
+    const filed = { caller: caller({ kind: 'workflow', workflow: 'filed' }) };
+    expect((await bed.call('files', { op: 'list' }, filed)).ok).toBe(true);
+    const shell = await bed.call('shell', { command: 'touch', args: ['wf-marker'] }, filed);
+    expect(shell.error?.code).toBe('TOOL_NOT_ALLOWED');
+    const paused = await bed.call(
+      'files',
+      { op: 'list' },
+      { caller: caller({ kind: 'workflow', workflow: 'paused' }) },
+    );
+    expect(paused.error).toMatchObject({
+      code: 'TOOL_NOT_ALLOWED',
+      message: expect.stringMatching(/disabled/),
+    });
+    expect((await everything()).some((p) => p.endsWith('wf-marker'))).toBe(false);
   });
 
   describe('workspaces', () => {
