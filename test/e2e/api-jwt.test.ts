@@ -25,6 +25,8 @@ interface TokenOptions {
   /** Seconds from now; null: no exp claim. */
   expiresIn?: number | null;
   notBeforeIn?: number;
+  /** false: no iat claim. */
+  issuedAt?: false;
 }
 
 async function token(o: TokenOptions = {}): Promise<string> {
@@ -33,8 +35,8 @@ async function token(o: TokenOptions = {}): Promise<string> {
     .setProtectedHeader({ alg: o.alg ?? 'HS256', typ: 'JWT' })
     .setSubject('user-7')
     .setIssuer(o.issuer ?? ISSUER)
-    .setAudience(o.audience ?? AUDIENCE)
-    .setIssuedAt(now);
+    .setAudience(o.audience ?? AUDIENCE);
+  if (o.issuedAt !== false) jwt.setIssuedAt(now);
   if (o.expiresIn !== null) jwt.setExpirationTime(now + (o.expiresIn ?? 300));
   if (o.notBeforeIn !== undefined) jwt.setNotBefore(now + o.notBeforeIn);
   return jwt.sign(new TextEncoder().encode(o.secret ?? SECRET));
@@ -120,6 +122,12 @@ describe('API clients authenticated by JWT', () => {
       ['wrong secret', await token({ secret: 'another-secret-another-secret-another' }), /signature invalid/],
       ['algorithm not pinned', await token({ alg: 'HS512' }), /algorithm not allowed/],
       ['no expiry', await token({ expiresIn: null }), /"exp"/],
+      ['no issued-at', await token({ issuedAt: false }), /lacks the required "iat" claim/],
+      [
+        'lives too long',
+        await token({ expiresIn: 2 * 86_400 }),
+        /lifetime \(exp - iat\) is 172800 s; at most 3600 s/,
+      ],
       ['malformed', 'bm90IGpzb24.bm90IGpzb24.c2ln', /malformed JWT/],
       ['garbage signature', 'eyJhbGciOiJIUzI1NiJ9.bm90IGpzb24.c2ln', /signature invalid/],
       ['unsigned (alg none)', `${b64({ alg: 'none' })}.${b64({ sub: 'x', exp: 9e9 })}.`, /invalid API token/],
