@@ -22,6 +22,10 @@ import {
   Broker,
   type BrokerOptions,
   createLogger,
+  declareLogExchange,
+  serveTools,
+  TOOL_PROTOCOL_VERSION,
+  ToolRpcClient,
   toolQueueName,
   topologyNames,
   workQueueArgs,
@@ -422,6 +426,114 @@ describe('broker: each service is its own RabbitMQ user, limited to its own exch
       expect((await queueFigures(queue)).consumerCount).toBe(1);
       await ch.cancel(consumerTag);
       await conn.close();
+    }
+  }, 120_000);
+
+  it('lets each service do its own work as its own user: tool calls, replies, triggers, logs, parking', async () => {
+    // A browser call from the agent-worker reaches tool-browser on its own queue and is answered.
+    const worker = new Broker(brokerOpts('agent-worker', true), log);
+    const browserRunner = new Broker(brokerOpts('tool-browser', false), log);
+    brokers.push(worker, browserRunner);
+    await Promise.all([worker.start(), browserRunner.start()]);
+    const served: string[] = [];
+    const server = await serveTools(
+      browserRunner,
+      topo,
+      async (r) => {
+        served.push(r.tool);
+        return {
+          v: TOOL_PROTOCOL_VERSION,
+          id: r.id,
+          ok: true,
+          output: 'page',
+          truncated: false,
+          attachments: [],
+          durationMs: 1,
+        };
+      },
+      log,
+      { concurrency: 1, queue: toolQueueName(prefix, 'browser') },
+    );
+    const client = new ToolRpcClient(worker, topo, log);
+    await client.start();
+    const result = await client.invoke({
+      v: TOOL_PROTOCOL_VERSION,
+      id: uniqueName('call-'),
+      tool: 'browser',
+      arguments: { url: 'https://example.org' },
+      caller: {
+        platform: 'web',
+        botId: 'web',
+        conversationId: 'c',
+        userId: 'u',
+        messageId: 'm',
+        traceId: 't',
+      },
+      allowedTools: ['browser'],
+      timeoutMs: 10_000,
+    });
+    expect(result).toMatchObject({ ok: true, output: 'page' });
+    expect(served).toEqual(['browser']);
+    await server.stop();
+    await client.close();
+
+    // What the connectors, ingress-web, the scheduler and the console declare, bind and consume.
+    const own: [string, (ch: Channel) => Promise<unknown>][] = [
+      [
+        'ingress-telegram',
+        async (ch) => {
+          const q = outboundQueueName(prefix, 'telegram', 'bot1');
+          await ch.assertQueue(q, { durable: true, arguments: workQueueArgs(topo) });
+          await ch.bindQueue(q, names.outbound, names.outboundKey('telegram', 'bot1'));
+          await ch.bindQueue(q, names.requeue, q);
+          await ch.consume(q, () => {});
+          ch.publish(names.retry, '', Buffer.from('{}'), { headers: { 'sb-retry-tier': 0 } });
+          ch.publish(names.parking, '', Buffer.from('{}'));
+        },
+      ],
+      [
+        'ingress-web',
+        async (ch) => {
+          const q = `${names.outbound}.ingress-web.${tag}`;
+          await ch.assertQueue(q, { exclusive: true, autoDelete: true, durable: false });
+          await ch.bindQueue(q, names.outbound, 'out.web.#');
+          await ch.consume(q, () => {});
+        },
+      ],
+      [
+        'scheduler',
+        async (ch) => {
+          const q = `${prefix}.scheduler.messages`;
+          await ch.assertQueue(q, {
+            durable: true,
+            arguments: { 'x-queue-type': 'classic', 'x-message-ttl': 1000 },
+          });
+          await ch.bindQueue(q, names.inbound, 'in.#');
+          await ch.bindQueue(q, names.requeue, q);
+          await ch.consume(q, () => {});
+        },
+      ],
+      [
+        'admin',
+        async (ch) => {
+          const logs = await declareLogExchange(ch, prefix);
+          const { queue } = await ch.assertQueue('', { exclusive: true, autoDelete: true, durable: false });
+          await ch.bindQueue(queue, logs, '#');
+          await ch.consume(queue, () => {});
+          await ch.get(names.parking, { noAck: false });
+          ch.publish(names.requeue, names.agentQueue(1), Buffer.from('{}'));
+        },
+      ],
+    ];
+    for (const service of Object.keys(BROKER_ROLES).filter((x) => x !== 'backup')) {
+      own.push([
+        service,
+        async (ch) => ch.publish(await declareLogExchange(ch, prefix), `${service}.info`, Buffer.from('{}')),
+      ]);
+    }
+    for (const [service, work] of own) {
+      const r = await refusal(service, work);
+      expect(r, `${service} could not do its own work: ${r.message}`).toEqual({ code: 0, message: 'allowed' });
     }
   }, 120_000);
 

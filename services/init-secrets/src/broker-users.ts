@@ -98,7 +98,7 @@ export const BROKER_ROLES: Readonly<Record<string, Role>> = {
   // read and replayed through the requeue exchange, queue figures over the management API.
   admin: {
     configure: [LOGS, 'amq.gen-*'],
-    publish: ['requeue'],
+    publish: ['requeue', LOGS],
     bindFrom: [LOGS],
     queues: ['amq.gen-*', PARKING],
     tags: ['monitoring'],
