@@ -401,7 +401,7 @@ done
 say ''
 say "Switchboard is running ($mode)."
 say "  URL:          https://$domain$(env_get NGINX_HTTPS_PORT_SUFFIX || true)/"
-token_cmd="docker compose ${files[*]} exec -T agent-worker cat /run/switchboard/secrets"
+token_cmd="docker compose ${files[*]} exec -T ingress-web cat /run/switchboard/secrets"
 # A console token of its own for this run (8 hours, role admin): tokens are stored hashed, so the
 # only time one can be shown is when it is made.
 login_cmd="docker compose ${files[*]} exec admin switchboard token create --role admin --expire 8h --name <you>"

@@ -533,7 +533,10 @@ describe('broker: each service is its own RabbitMQ user, limited to its own exch
     }
     for (const [service, work] of own) {
       const r = await refusal(service, work);
-      expect(r, `${service} could not do its own work: ${r.message}`).toEqual({ code: 0, message: 'allowed' });
+      expect(r, `${service} could not do its own work: ${r.message}`).toEqual({
+        code: 0,
+        message: 'allowed',
+      });
     }
   }, 120_000);
 

@@ -285,7 +285,7 @@ describe('scripts/install.sh: a first and a second run', () => {
     expect(r.stdout).toContain('docs/operations.md');
     expect(r.stdout).toContain('URL:          https://sb.example.test/');
     expect(r.stdout).toContain(`Admin token:  ${ADMIN_TOKEN}`);
-    expect(r.stdout).toContain('exec -T agent-worker cat /run/switchboard/secrets/api_token');
+    expect(r.stdout).toContain('exec -T ingress-web cat /run/switchboard/secrets/api_token');
     for (const secret of generated) expect(r.stdout + r.stderr).not.toContain(secret);
   });
 
