@@ -395,6 +395,21 @@ describe('broker: each service is its own RabbitMQ user, limited to its own exch
       ],
       ['tool-runner', `consume ${browserQueue}`, (ch: Channel) => ch.consume(browserQueue, () => {})],
       [
+        'tool-browser',
+        'publish straight into the agents queue',
+        (ch: Channel) => ch.publish('', names.agentQueue(1), Buffer.from('{}')),
+      ],
+      [
+        'tool-browser',
+        'send a tool request',
+        (ch: Channel) => ch.publish(names.rpcRequests, tools, Buffer.from('{}')),
+      ],
+      [
+        'agent-worker',
+        'publish into a queue by name',
+        (ch: Channel) => ch.publish('', names.agentQueue(1), Buffer.from('{}')),
+      ],
+      [
         'ingress-telegram',
         "consume Slack's replies",
         (ch: Channel) => ch.consume(outboundQueueName(prefix, 'slack', 'B1'), () => {}),

@@ -49,7 +49,16 @@ export async function deleteBrokerPrefix(
     ...extraQueues,
   ];
   for (const q of queues) await ch.deleteQueue(q).catch(() => {});
-  for (const x of ['inbound', 'outbound', 'unrouted', 'retry', 'requeue', 'parking']) {
+  for (const x of [
+    'inbound',
+    'outbound',
+    'unrouted',
+    'retry',
+    'requeue',
+    'parking',
+    'rpc.requests',
+    'rpc.replies',
+  ]) {
     await ch.deleteExchange(`${prefix}.${x}`).catch(() => {});
   }
   await ch.close().catch(() => {});

@@ -16,7 +16,10 @@ import { createHash } from 'node:crypto';
 interface Role {
   /** Exchanges and queues it declares (or deletes). */
   configure: string[];
-  /** Exchanges it publishes to; `amq.default` is the nameless exchange of the tool RPC. */
+  /**
+   * Exchanges it publishes to. Never `amq.default`: publishing there reaches any queue by name, so
+   * the tool RPC goes through `rpc.requests` (callers) and `rpc.replies` (runners) instead.
+   */
   publish: string[];
   /** Exchanges it binds its queues to. */
   bindFrom: string[];
@@ -30,6 +33,9 @@ interface Role {
 const LOGS = 'logs';
 // A work queue's dead-letter exchange (workQueueArgs): declaring one needs write on it.
 const PARKING = 'parking';
+// The tool and skill RPC's exchanges (packages/core/src/broker/rpc.ts, rpcExchanges).
+const REQUESTS = 'rpc.requests';
+const REPLIES = 'rpc.replies';
 
 const connector = (platform: string): Role => ({
   configure: [LOGS, `out.${platform}.*`],
@@ -51,6 +57,8 @@ export const BROKER_ROLES: Readonly<Record<string, Role>> = {
       'requeue',
       PARKING,
       LOGS,
+      REQUESTS,
+      REPLIES,
       'agent.in.*',
       'retry.*',
       'tools',
@@ -58,8 +66,9 @@ export const BROKER_ROLES: Readonly<Record<string, Role>> = {
       'skills',
       'skills.*',
     ],
-    publish: ['outbound', 'retry', 'requeue', PARKING, 'unrouted', LOGS, 'amq.default'],
-    bindFrom: ['inbound', 'outbound', 'unrouted', 'retry', 'requeue', PARKING],
+    // Tool calls out (requests), skill runs answered (replies).
+    publish: ['outbound', 'retry', 'requeue', PARKING, 'unrouted', LOGS, REQUESTS, REPLIES],
+    bindFrom: ['inbound', 'outbound', 'unrouted', 'retry', 'requeue', PARKING, REQUESTS, REPLIES],
     queues: ['agent.in.*', 'retry.*', 'unrouted', PARKING, 'tools', 'tools.*', 'skills', 'skills.*'],
   },
   'ingress-web': {
@@ -76,22 +85,22 @@ export const BROKER_ROLES: Readonly<Record<string, Role>> = {
   // Workflows: message triggers read a copy of the inbound traffic; steps call tools and skills.
   scheduler: {
     configure: [LOGS, 'scheduler.messages', 'tools', 'tools.*', 'skills', 'skills.*'],
-    publish: ['inbound', 'outbound', 'retry', PARKING, LOGS, 'amq.default'],
-    bindFrom: ['inbound', 'requeue'],
+    publish: ['inbound', 'outbound', 'retry', PARKING, LOGS, REQUESTS],
+    bindFrom: ['inbound', 'requeue', REQUESTS, REPLIES],
     queues: ['scheduler.messages', 'tools', 'tools.*', 'skills', 'skills.*'],
   },
   // Serves `<prefix>.tools`; send_message publishes replies; answers go to the caller's reply queue.
   'tool-runner': {
     configure: [LOGS, 'tools'],
-    publish: ['outbound', 'retry', PARKING, LOGS, 'amq.default'],
-    bindFrom: ['requeue'],
+    publish: ['outbound', 'retry', PARKING, LOGS, REPLIES],
+    bindFrom: ['requeue', REQUESTS],
     queues: ['tools'],
   },
   // The browser alone, on `<prefix>.tools.browser`: it reaches nothing but its queue and the answers.
   'tool-browser': {
     configure: [LOGS, 'tools.browser'],
-    publish: [PARKING, LOGS, 'amq.default'],
-    bindFrom: ['requeue'],
+    publish: [PARKING, LOGS, REPLIES],
+    bindFrom: ['requeue', REQUESTS],
     queues: ['tools.browser'],
   },
   // The console: the live log tail (a server-named queue on the log exchange), parked messages
@@ -214,6 +223,8 @@ export function brokerDefinitions(o: DefinitionsOptions): Record<string, unknown
       exchange('requeue', 'direct'),
       exchange('parking', 'fanout'),
       exchange('logs', 'topic'),
+      exchange(REQUESTS, 'direct'),
+      exchange(REPLIES, 'direct'),
     ],
   };
 }

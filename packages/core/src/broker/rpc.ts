@@ -28,6 +28,17 @@ export function toolQueueName(prefix: string, tool?: string): string {
   return tool !== undefined && ISOLATED_TOOLS.includes(tool) ? `${prefix}.tools.${tool}` : `${prefix}.tools`;
 }
 
+/**
+ * The exchanges of the request/reply protocol (declared with the topology). Requests and answers
+ * never go through the nameless default exchange: publishing there reaches any queue by name, the
+ * agents' included, so a broker user allowed it could forge inbound messages. Here a queue is
+ * reachable only once bound, and each service's broker user may publish only on its side: callers
+ * to requests, runners to replies (services/init-secrets/src/broker-users.ts).
+ */
+export function rpcExchanges(prefix: string): { requests: string; replies: string } {
+  return { requests: `${prefix}.rpc.requests`, replies: `${prefix}.rpc.replies` };
+}
+
 /** The queues a runner serving these tools consumes. */
 export function toolQueuesFor(prefix: string, tools: Iterable<string>): string[] {
   return [...new Set([...tools].map((t) => toolQueueName(prefix, t)))].sort();
@@ -47,6 +58,7 @@ async function declareToolQueue(
   // has (a runner's broker user may not delete or redefine a shared exchange).
   await ch.checkExchange(`${topo.prefix}.requeue`);
   await ch.bindQueue(queue, `${topo.prefix}.requeue`, queue);
+  await ch.bindQueue(queue, rpcExchanges(topo.prefix).requests, queue);
 }
 
 /** A result the caller builds itself: the request never produced one (timeout, broker down). */
@@ -129,6 +141,7 @@ export class ToolRpcClient implements ToolInvoker {
         durable: false,
         arguments: { 'x-queue-type': 'classic' },
       });
+      await ch.bindQueue(replyQueue, rpcExchanges(topo.prefix).replies, replyQueue);
     });
     this.handle = await this.broker.consume(replyQueue, (d) => this.onReply(d), { prefetch: 256 });
   }
@@ -155,16 +168,21 @@ export class ToolRpcClient implements ToolInvoker {
       this.pending.set(request.id, { resolve, timer });
     });
     try {
-      await this.broker.publish('', this.queueOf(request.tool), request, {
-        messageId: request.id,
-        traceId: request.caller.traceId,
-        correlationId: request.id,
-        replyTo: this.replyQueue,
-        headers: { [TOOL_DEADLINE_HEADER]: deadline },
-        // Not run after the caller gave up: the broker drops (quorum: parks) what waited too long.
-        expiration: request.timeoutMs,
-        timeoutMs: Math.min(request.timeoutMs, 15_000),
-      });
+      await this.broker.publish(
+        rpcExchanges(this.topo.prefix).requests,
+        this.queueOf(request.tool),
+        request,
+        {
+          messageId: request.id,
+          traceId: request.caller.traceId,
+          correlationId: request.id,
+          replyTo: this.replyQueue,
+          headers: { [TOOL_DEADLINE_HEADER]: deadline },
+          // Not run after the caller gave up: the broker drops (quorum: parks) what waited too long.
+          expiration: request.timeoutMs,
+          timeoutMs: Math.min(request.timeoutMs, 15_000),
+        },
+      );
     } catch (err) {
       this.settle(
         request.id,
@@ -332,7 +350,7 @@ export async function serveTools(
 
   const reply = async (replyTo: string, correlationId: string, traceId: string, result: ToolResult) => {
     try {
-      await broker.publish('', replyTo, result, {
+      await broker.publish(rpcExchanges(topo.prefix).replies, replyTo, result, {
         messageId: `${correlationId}:result`,
         traceId: traceId || correlationId,
         correlationId,

@@ -31,6 +31,8 @@ export function topologyNames(prefix: string, partitions: number) {
     retry: `${prefix}.retry`,
     requeue: `${prefix}.requeue`,
     parking: `${prefix}.parking`,
+    rpcRequests: `${prefix}.rpc.requests`,
+    rpcReplies: `${prefix}.rpc.replies`,
     retryQueue: (tier: number) => `${prefix}.retry.${tier}`,
     agentQueue: (partition: number) => `${prefix}.agent.in.${partition}`,
     agentQueues: Array.from({ length: partitions }, (_, p) => `${prefix}.agent.in.${p}`),
@@ -71,6 +73,9 @@ export async function declareTopology(ch: Channel, opts: TopologyOptions): Promi
   await ch.assertExchange(n.retry, 'headers', { durable: true });
   await ch.assertExchange(n.requeue, 'direct', { durable: true });
   await ch.assertExchange(n.parking, 'fanout', { durable: true });
+  // The tool and skill RPC's (rpc.ts): queues are reached through these, never by name.
+  await ch.assertExchange(n.rpcRequests, 'direct', { durable: true });
+  await ch.assertExchange(n.rpcReplies, 'direct', { durable: true });
 
   await ch.assertQueue(n.unrouted, { durable: true, arguments: { 'x-queue-type': opts.queueType } });
   await ch.bindQueue(n.unrouted, n.unrouted, '');
@@ -105,7 +110,16 @@ export async function declareTopology(ch: Channel, opts: TopologyOptions): Promi
  * publish that vanishes. The exchanges come from the broker's definitions (init-secrets).
  */
 export async function checkExchanges(ch: Channel, prefix: string): Promise<void> {
-  for (const x of ['inbound', 'outbound', 'unrouted', 'retry', 'requeue', 'parking']) {
+  for (const x of [
+    'inbound',
+    'outbound',
+    'unrouted',
+    'retry',
+    'requeue',
+    'parking',
+    'rpc.requests',
+    'rpc.replies',
+  ]) {
     await ch.checkExchange(`${prefix}.${x}`);
   }
 }
