@@ -42,6 +42,8 @@ const schemas = {
   'ingress-wecom': connector(wecomConfigShape),
   'ingress-dingtalk': connector(dingtalkConfigShape),
   'tool-runner': toolRunnerConfigSchema,
+  // The tool-runner serving the browser alone (TOOLS_SERVED=browser).
+  'tool-browser': toolRunnerConfigSchema,
   'tool-sandbox': sandboxConfigSchema,
   'alert-relay': alertRelayConfigSchema,
   backup: backupConfigSchema,
