@@ -536,6 +536,8 @@ describe('broker: each service is its own RabbitMQ user, limited to its own exch
           await ch.bindQueue(queue, logs, '#');
           await ch.consume(queue, () => {});
           await ch.get(names.parking, { noAck: false });
+          // Queue figures when the management API is not set: a passive declare, no right needed.
+          await ch.checkQueue(names.agentQueue(0));
           ch.publish(names.requeue, names.agentQueue(1), Buffer.from('{}'));
         },
       ],
