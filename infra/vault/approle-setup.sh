@@ -11,7 +11,7 @@ set -eu
 OUT_DIR=${1:?usage: approle-setup.sh <output directory>}
 HERE=$(cd "$(dirname "$0")" && pwd)
 KV_MOUNT=${VAULT_KV_MOUNT:-secret}
-SERVICES=${SERVICES:-"admin agent-worker alert-relay backup ingress-dingtalk ingress-discord ingress-slack ingress-telegram ingress-web ingress-wecom scheduler tool-runner"}
+SERVICES=${SERVICES:-"admin agent-worker alert-relay backup ingress-dingtalk ingress-discord ingress-slack ingress-telegram ingress-web ingress-wecom scheduler tool-browser tool-runner"}
 # Renewed by the provider at 2/3 of token_ttl; token_max_ttl forces a fresh login once a day.
 TOKEN_TTL=${TOKEN_TTL:-1h}
 TOKEN_MAX_TTL=${TOKEN_MAX_TTL:-24h}

@@ -106,7 +106,11 @@ describe('infra/vault/init.sh', () => {
 });
 
 describe('infra/vault/approle-setup.sh and policies', () => {
-  const services = readdirSync(join(ROOT, 'services')).filter((s) => s !== 'init-secrets');
+  // tool-browser: the tool-runner serving the browser alone, a compose service of its own.
+  const services = [
+    ...readdirSync(join(ROOT, 'services')).filter((s) => s !== 'init-secrets'),
+    'tool-browser',
+  ];
 
   it('has one policy per service granting read on that service’s own KV path only', () => {
     expect(readdirSync(join(VAULT_DIR, 'policies')).sort()).toEqual(services.map((s) => `${s}.hcl`).sort());
