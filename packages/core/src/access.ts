@@ -135,7 +135,7 @@ export function permits(access: Access, principal: Principal): void {
       throw refuse(
         403,
         ErrorCodes.FORBIDDEN,
-        `this needs the ${access.role} role; "${principal.name}" is ${principal.role}`,
+        `this needs the ${access.role} role; token "${principal.name}" is ${principal.role}`,
       );
     return;
   }

@@ -3,6 +3,7 @@ import {
   AdminTokenStore,
   AuditLog,
   adminRoles,
+  auditedChange,
   isSwitchboardError,
   parseTokenTtl,
 } from '@switchboard/core';
@@ -16,12 +17,14 @@ import { cliActor, databaseUrl } from '../settings.ts';
  * Tokens are made in PostgreSQL directly, not through the admin API, so the very first one can be
  * made before any token exists (from a shell on the admin container, which has DATABASE_URL).
  */
-async function withStore<T>(fn: (store: AdminTokenStore, audit: AuditLog) => Promise<T>): Promise<T> {
+async function withStore<T>(
+  fn: (store: AdminTokenStore, audit: AuditLog, pool: pg.Pool) => Promise<T>,
+): Promise<T> {
   const url = databaseUrl();
   const pool = new pg.Pool({ connectionString: url, max: 1, connectionTimeoutMillis: 10_000 });
   pool.on('error', () => {});
   try {
-    return await fn(new AdminTokenStore(pool), new AuditLog(pool));
+    return await fn(new AdminTokenStore(pool), new AuditLog(pool), pool);
   } catch (err) {
     if (err instanceof CliError) throw err;
     if (isSwitchboardError(err)) throw new CliError(ExitCode.usage, err.message, { code: err.code });
@@ -76,15 +79,19 @@ Writes to PostgreSQL (DATABASE_URL / DATABASE_URL_FILE); the audit log records c
     const actor = cliActor();
     const name = flagString(p, 'name')?.trim() || actor.slice('cli:'.length);
     if (name.length > 100) throw badArgument(this, '--name: at most 100 characters');
-    const { token, record } = await withStore(async (store, audit) => {
-      const made = await store.create({ name, role: role as AdminToken['role'], ttlMs, createdBy: actor });
-      await audit.record({ id: actor, name: actor }, 'token.create', made.record.id, {
-        name: made.record.name,
-        role: made.record.role,
-        expiresAt: made.record.expiresAt,
-      });
-      return made;
-    });
+    // The token and its audit row commit together.
+    const { token, record } = await withStore((_store, _audit, pool) =>
+      auditedChange(pool, { id: actor, name: actor }, async (db) => {
+        const made = await new AdminTokenStore(db).create({
+          name,
+          role: role as AdminToken['role'],
+          ttlMs,
+          createdBy: actor,
+        });
+        const details = { name: made.record.name, role: made.record.role, expiresAt: made.record.expiresAt };
+        return { result: made, audit: { action: 'token.create', target: made.record.id, details } };
+      }),
+    );
     if (p.json) {
       printJson({ token, id: record.id, name: record.name, role: record.role, expiresAt: record.expiresAt });
       return;
@@ -124,11 +131,17 @@ const revoke: Command = {
     const id = p.args[0] ?? '';
     if (!/^[a-z0-9]{12}$/.test(id)) throw badArgument(this, `"${id}" is not a token id (12 characters)`);
     const actor = cliActor();
-    const t = await withStore(async (store, audit) => {
+    const t = await withStore(async (store, _audit, pool) => {
       const before = (await store.list({ includeInactive: true })).find((x) => x.id === id);
       if (!before) throw new CliError(ExitCode.notFound, `no token ${id}`);
-      await store.revoke(id);
-      if (!before.revokedAt) await audit.record({ id: actor, name: actor }, 'token.revoke', id, { name: before.name });
+      if (!before.revokedAt)
+        await auditedChange(pool, { id: actor, name: actor }, async (db) => {
+          await new AdminTokenStore(db).revoke(id);
+          return {
+            result: null,
+            audit: { action: 'token.revoke', target: id, details: { name: before.name } },
+          };
+        });
       return (await store.list({ includeInactive: true })).find((x) => x.id === id) ?? before;
     });
     if (p.json) printJson({ revoked: view(t) });
