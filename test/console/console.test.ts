@@ -92,7 +92,7 @@ describe('the admin console in a real browser (Debian Chromium)', () => {
     const loginCsp = (await fetch(`${bed.url}/admin/login`)).headers.get('content-security-policy') ?? '';
     await context.route(/\/admin(\/|$)(?!api\/|login$)/, async (route) => {
       const cookie = (await route.request().allHeaders()).cookie ?? '';
-      if (/sb_admin=/.test(cookie)) return route.continue();
+      if (/sb_session=/.test(cookie)) return route.continue();
       return route.fulfill({
         status: 401,
         contentType: 'text/html; charset=utf-8',
