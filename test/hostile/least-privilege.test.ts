@@ -361,6 +361,18 @@ describe('broker: each service is its own RabbitMQ user, limited to its own exch
         (ch) => ch.publish(names.outbound, 'out.telegram.bot', Buffer.from('{}')),
       ],
       ['publish straight into the agents queue', (ch) => ch.publish('', agentQueue, Buffer.from('{}'))],
+      [
+        'publish an inbound message as another platform',
+        (ch) => ch.publish(names.inbound, names.inboundKey(0, 'telegram'), Buffer.from('{}')),
+      ],
+      [
+        "read another platform's replies",
+        async (ch) => {
+          const q = `${names.outbound}.ingress-web.${tag}-spy`;
+          await ch.assertQueue(q, { exclusive: true, autoDelete: true, durable: false });
+          await ch.bindQueue(q, names.outbound, 'out.slack.#');
+        },
+      ],
     ];
     for (const [what, op] of attempts) {
       const r = await refusal('ingress-web', op);
@@ -394,6 +406,16 @@ describe('broker: each service is its own RabbitMQ user, limited to its own exch
         (ch: Channel) => ch.assertQueue(names.agentQueue(1), { durable: true }),
       ],
       ['tool-runner', `consume ${browserQueue}`, (ch: Channel) => ch.consume(browserQueue, () => {})],
+      [
+        'ingress-telegram',
+        'publish an inbound message as Slack',
+        (ch: Channel) => ch.publish(names.inbound, names.inboundKey(0, 'slack'), Buffer.from('{}')),
+      ],
+      [
+        'ingress-telegram',
+        'send a message through the Slack connector',
+        (ch: Channel) => ch.publish(names.outbound, names.outboundKey('slack', 'B1'), Buffer.from('{}')),
+      ],
       [
         'tool-browser',
         'publish straight into the agents queue',
@@ -502,6 +524,9 @@ describe('broker: each service is its own RabbitMQ user, limited to its own exch
           await ch.bindQueue(q, names.outbound, names.outboundKey('telegram', 'bot1'));
           await ch.bindQueue(q, names.requeue, q);
           await ch.consume(q, () => {});
+          // Its platform's messages in, and its own notices out (pairing, refused attachments).
+          ch.publish(names.inbound, names.inboundKey(1, 'telegram'), Buffer.from('{}'));
+          ch.publish(names.outbound, names.outboundKey('telegram', 'bot1'), Buffer.from('{}'));
           ch.publish(names.retry, '', Buffer.from('{}'), { headers: { 'sb-retry-tier': 0 } });
           ch.publish(names.parking, '', Buffer.from('{}'));
         },
@@ -511,7 +536,7 @@ describe('broker: each service is its own RabbitMQ user, limited to its own exch
         async (ch) => {
           const q = `${names.outbound}.ingress-web.${tag}`;
           await ch.assertQueue(q, { exclusive: true, autoDelete: true, durable: false });
-          await ch.bindQueue(q, names.outbound, 'out.web.#');
+          for (const p of ['web', 'api', 'openai']) await ch.bindQueue(q, names.outbound, `out.${p}.#`);
           await ch.consume(q, () => {});
         },
       ],

@@ -27,6 +27,11 @@ interface Role {
   queues: string[];
   /** Management tags: the console reads queue figures; the backup exports definitions. */
   tags?: string[];
+  /**
+   * Routing keys it may publish with (write) and bind with (read) on a topic exchange, as
+   * anchored regexes: RabbitMQ's topic permissions. A connector speaks for its platform only.
+   */
+  topics?: Record<string, { write: string; read: string }>;
 }
 
 // Every service ships its log lines to `<prefix>.logs` and declares that exchange itself.
@@ -37,11 +42,16 @@ const PARKING = 'parking';
 const REQUESTS = 'rpc.requests';
 const REPLIES = 'rpc.replies';
 
+// NOTE: a connector publishes to outbound too: its own notices (pairing, refused attachments).
 const connector = (platform: string): Role => ({
   configure: [LOGS, `out.${platform}.*`],
-  publish: ['inbound', 'retry', PARKING, LOGS],
+  publish: ['inbound', 'outbound', 'retry', PARKING, LOGS],
   bindFrom: ['outbound', 'requeue'],
   queues: [`out.${platform}.*`],
+  topics: {
+    inbound: { write: `^in\\.[0-9]+\\.${platform}$`, read: '^$' },
+    outbound: { write: `^out\\.${platform}\\.`, read: `^out\\.${platform}\\.` },
+  },
 });
 
 /** Who may do what; names are the compose services that connect to the broker. */
@@ -76,6 +86,11 @@ export const BROKER_ROLES: Readonly<Record<string, Role>> = {
     publish: ['inbound', 'retry', PARKING, LOGS],
     bindFrom: ['outbound'],
     queues: ['outbound.ingress-web.*'],
+    // Its own platforms' messages in, its own platforms' replies out: never another platform's.
+    topics: {
+      inbound: { write: '^in\\.[0-9]+\\.(web|api|openai)$', read: '^$' },
+      outbound: { write: '^$', read: '^out\\.(web|api|openai)\\.' },
+    },
   },
   'ingress-telegram': connector('telegram'),
   'ingress-slack': connector('slack'),
@@ -208,6 +223,15 @@ export function brokerDefinitions(o: DefinitionsOptions): Record<string, unknown
       ...services.map((s) => user(name(s), o.passwords[s] ?? '', BROKER_ROLES[s]?.tags ?? [])),
     ],
     vhosts: [{ name: vhost }],
+    topic_permissions: services.flatMap((s) =>
+      Object.entries(BROKER_ROLES[s]?.topics ?? {}).map(([x, t]) => ({
+        user: name(s),
+        vhost,
+        exchange: `${o.prefix}.${x}`,
+        write: t.write,
+        read: t.read,
+      })),
+    ),
     permissions: [
       { user: operator, vhost, configure: '.*', write: '.*', read: '.*' },
       ...services
