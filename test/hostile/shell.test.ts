@@ -1,13 +1,24 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, chown, mkdtemp, readdir, readFile, realpath, rm, symlink, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  chown,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  realpath,
+  rm,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../../scripts/lib/spawn-service.ts';
 import { loadSandboxConfig } from '../../services/tool-runner/src/sandbox/config.ts';
 import { sandboxCall } from '../../services/tool-runner/src/sandbox/protocol.ts';
-import { childrenOf, SANDBOX_UID, startToolBed, type ToolBed } from '../tools/harness.ts';
+import { childrenOf, conversationDir, SANDBOX_UID, startToolBed, type ToolBed } from '../tools/harness.ts';
 
 /**
  * The shell tool against a chat user who wants to run something else (issue 11, item 6): programs
@@ -37,15 +48,19 @@ describe('hostile shell calls', () => {
     // What sort would run as its compressor: it leaves a mark and passes the data through.
     await writeFile(join(outside, 'evil.sh'), `#!/bin/sh\ntouch ${outside}/marker-sort\nexec cat\n`);
     await chmod(join(outside, 'evil.sh'), 0o755);
-    await writeFile(join(bed.workspace, 'notes.txt'), 'inside\nneedle-inside\n');
-    await writeFile(
-      join(bed.workspace, 'big.txt'),
-      `${Array.from({ length: 20_000 }, (_, i) => i).join('\n')}\n`,
-    );
-    await symlink(outside, join(bed.workspace, 'escape'));
-    await symlink(join(outside, 'secret.txt'), join(bed.workspace, 'secret-link'));
     runnerPid = bed.runner.proc.pid!;
-    await symlink(`/proc/${runnerPid}/environ`, join(bed.workspace, 'runner-env'));
+    // Tool calls run in the caller's own folder; requests sent straight to the sandbox's socket
+    // name none and run in the workspace root. The same planted files wait in both.
+    const c = bed.request('shell', {}).caller;
+    const home = conversationDir(bed.workspace, c.platform, c.botId, c.conversationId);
+    await mkdir(home, { recursive: true, mode: 0o750 });
+    for (const dir of [bed.workspace, home]) {
+      await writeFile(join(dir, 'notes.txt'), 'inside\nneedle-inside\n');
+      await writeFile(join(dir, 'big.txt'), `${Array.from({ length: 20_000 }, (_, i) => i).join('\n')}\n`);
+      await symlink(outside, join(dir, 'escape'));
+      await symlink(join(outside, 'secret.txt'), join(dir, 'secret-link'));
+      await symlink(`/proc/${runnerPid}/environ`, join(dir, 'runner-env'));
+    }
     const line = bed.logLines().find((l) => l.message === 'shell sandbox listening');
     socket = String((line?.labels as { socket?: string } | undefined)?.socket);
     const sandboxes = [];

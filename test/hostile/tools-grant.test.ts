@@ -70,6 +70,7 @@ describe('hostile: tool grants, skills per route, workspaces per conversation', 
     routes = new RoutingStore(pool);
     await routes.createProfile({ name: 'chat', tools: [] });
     await routes.createProfile({ name: 'ops', tools: ['files', 'http_fetch'] });
+    await routes.createProfile({ name: 'shell-ops', tools: ['files', 'shell'] });
     await routes.createProfile({ name: 'skilled', tools: [], skills: ['diskskill'] });
     rule.chat = (
       await routes.createRule({ name: 'chat', match: { text: '^chat:' }, target: { profile: 'chat' } })
@@ -79,6 +80,13 @@ describe('hostile: tool grants, skills per route, workspaces per conversation', 
         name: 'ops',
         match: { platform: 'web', text: '^ops:' },
         target: { profile: 'ops' },
+      })
+    ).id;
+    rule.shellOps = (
+      await routes.createRule({
+        name: 'shell-ops',
+        match: { platform: 'web', text: '^sh:' },
+        target: { profile: 'shell-ops' },
       })
     ).id;
     rule.slackOps = (
@@ -265,6 +273,34 @@ describe('hostile: tool grants, skills per route, workspaces per conversation', 
   });
 
   describe('workspaces', () => {
+    it("runs shell commands in the caller's own folder: another conversation's files are out of reach", async () => {
+      const sh = (conversationId: string) => ({
+        caller: caller({ kind: 'route', ruleId: rule.shellOps! }, { conversationId }),
+      });
+      const w = await bed.call(
+        'files',
+        { op: 'write', path: 'notes.txt', content: 'carol-only' },
+        sh('conv-carol'),
+      );
+      expect(w.ok).toBe(true);
+      // The owner's shell sees its own file by a relative path: the working folder is hers.
+      const own = await bed.call('shell', { command: 'cat', args: ['notes.txt'] }, sh('conv-carol'));
+      expect(own.output).toContain('carol-only');
+      // Another conversation: not in its folder, and every way out of it is refused.
+      const attempts: Array<[string, string[]]> = [
+        ['cat', ['notes.txt']],
+        ['cat', [`../${'x'.repeat(32)}/notes.txt`]],
+        ['ls', ['..']],
+        ['grep', ['-r', 'carol-only', '.']],
+        ['cat', [join(conversationDir(bed.workspace, 'web', 'web', 'conv-carol'), 'notes.txt')]],
+      ];
+      for (const [command, args] of attempts) {
+        const r = await bed.call('shell', { command, args }, sh('conv-dave'));
+        expect(r.output, `${command} ${args.join(' ')}`).not.toContain('carol-only');
+      }
+      expect(await everything()).not.toContain(join('conversations', 'notes.txt'));
+    });
+
     it("keeps one conversation's files from another conversation and from a workflow", async () => {
       const ops = (conversationId: string) => ({
         caller: caller({ kind: 'route', ruleId: rule.ops! }, { conversationId }),

@@ -79,8 +79,9 @@ describe('tool-runner: every tool end to end over the RabbitMQ RPC', () => {
   });
 
   describe('shell', () => {
-    it('runs an allowlisted command in the workspace and returns its output and exit code', async () => {
-      await writeFile(join(bed.workspace, 'marker.txt'), 'here');
+    it("runs an allowlisted command in the caller's folder and returns its output and exit code", async () => {
+      // Written through the files tool: the same caller, so the same folder.
+      expect((await bed.call('files', { op: 'write', path: 'marker.txt', content: 'here' })).ok).toBe(true);
       const r = await bed.call('shell', { command: 'ls', args: ['-1'] });
       expect(r).toMatchObject({ ok: true, truncated: false });
       expect(r.output).toContain('$ ls -1\nexit code 0\n');
@@ -369,7 +370,8 @@ describe('the shell sandbox as a separate service (the container layout)', () =>
       { workspace },
     );
     try {
-      await writeFile(join(workspace, 'shared.txt'), 'x');
+      // The runner makes the caller's folder; the sandbox, in its own container, sees the same one.
+      expect((await bed.call('files', { op: 'write', path: 'shared.txt', content: 'x' })).ok).toBe(true);
       const r = await bed.call('shell', { command: 'ls' });
       expect(r.ok).toBe(true);
       expect(r.output).toContain('shared.txt');

@@ -55,16 +55,17 @@ export function sandboxIdentity(
 }
 
 /**
- * Lets the sandbox's group enter and read the workspace when it cannot already: the group of the
- * workspace directory becomes the sandbox's and gains r-x (never w: catalogue programs only
- * read). Returns what it changed, for the log.
+ * Lets the sandbox's group enter and read the workspace: the workspace directory's group becomes
+ * the sandbox's and gains r-x (never w: catalogue programs only read), with the set-group-id bit
+ * so the per-caller folders the runner makes inside it (mode 0750) belong to that group too.
+ * Returns what it changed, for the log.
  */
 export async function grantWorkspace(workspace: string, gid: number): Promise<string | undefined> {
   const st = await stat(workspace);
   const mode = st.mode & 0o7777;
-  if ((mode & 0o005) === 0o005) return undefined;
-  if (st.gid === gid && (mode & 0o050) === 0o050) return undefined;
+  const want = mode | 0o2050;
+  if (st.gid === gid && mode === want) return undefined;
   await chown(workspace, st.uid, gid);
-  await chmod(workspace, mode | 0o050);
-  return `group ${st.gid} -> ${gid}, mode ${mode.toString(8)} -> ${(mode | 0o050).toString(8)}`;
+  await chmod(workspace, want);
+  return `group ${st.gid} -> ${gid}, mode ${mode.toString(8)} -> ${want.toString(8)}`;
 }

@@ -15,6 +15,16 @@ export const sandboxRequestSchema = z.discriminatedUnion('op', [
     program: z.string().min(1).max(512),
     args: z.array(z.string().max(MAX_ARG_CHARS)).max(MAX_ARGS),
     timeoutMs: z.number().int().min(1).max(600_000),
+    /**
+     * The caller's own folder, relative to the sandbox's workspace (`conversations/<hash>`,
+     * `workflows/<name>`): the command's working directory and the root its paths are confined to.
+     */
+    cwd: z
+      .string()
+      .max(512)
+      .regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/, 'a relative folder')
+      .refine((c) => !c.split('/').some((seg) => seg === '.' || seg === '..'), 'no dot segments')
+      .optional(),
   }),
 ]);
 export type SandboxRequest = z.infer<typeof sandboxRequestSchema>;

@@ -1,5 +1,6 @@
-import { chmod, rm } from 'node:fs/promises';
+import { chmod, realpath, rm, stat } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
+import { join, sep } from 'node:path';
 import { errorMessage, type Logger, traceFields } from '@switchboard/core';
 import { z } from 'zod';
 import type { AllowedProgram } from './allowlist.ts';
@@ -115,12 +116,37 @@ export class SandboxServer {
     return this.run(req, ac);
   }
 
+  /**
+   * The caller's folder under the workspace, as a real path that must stay inside it (a symlink
+   * planted where the folder belongs is refused). Without one: the workspace itself.
+   */
+  private async callerFolder(
+    cwd: string | undefined,
+  ): Promise<{ ok: true; dir: string } | { ok: false; reason: string }> {
+    if (cwd === undefined) return { ok: true, dir: this.o.workspace };
+    try {
+      const dir = await realpath(join(this.o.workspace, cwd));
+      if (!dir.startsWith(`${this.o.workspace}${sep}`))
+        return { ok: false, reason: 'the working folder is outside the workspace' };
+      if (!(await stat(dir)).isDirectory())
+        return { ok: false, reason: 'the working folder is not a folder' };
+      return { ok: true, dir };
+    } catch {
+      return { ok: false, reason: 'the working folder does not exist' };
+    }
+  }
+
   private async run(req: SandboxRunRequest, ac: AbortController): Promise<SandboxResponse> {
     const fields = {
       ...traceFields(req.traceId ?? req.id, { call_id: req.id }),
       process: { name: req.program, args_count: req.args.length },
     };
-    const check = await checkAndConfine(this.o.allowlist, this.o.workspace, req.program, req.args);
+    const root = await this.callerFolder(req.cwd);
+    if (!root.ok) {
+      this.log.warn('command refused', { ...fields, error: { code: 'TOOL_REFUSED', message: root.reason } });
+      return { status: 'refused', message: root.reason };
+    }
+    const check = await checkAndConfine(this.o.allowlist, root.dir, req.program, req.args);
     const executable = check.ok ? this.o.programs.get(req.program) : undefined;
     if (!check.ok || !executable) {
       const reason = check.ok ? `"${req.program}" was not found at start` : check.reason;
@@ -139,7 +165,7 @@ export class SandboxServer {
         program: executable,
         name: req.program,
         args: check.args,
-        cwd: this.o.workspace,
+        cwd: root.dir,
         path: this.o.path,
         timeoutMs: Math.min(req.timeoutMs, this.o.maxTimeoutMs),
         maxOutputBytes: this.o.maxOutputBytes,

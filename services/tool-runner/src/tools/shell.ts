@@ -1,3 +1,4 @@
+import { isAbsolute, relative, sep } from 'node:path';
 import { type ShellArgs, shellArgs } from '../args.ts';
 import type { AllowedProgram } from '../sandbox/allowlist.ts';
 import { checkAndConfine } from '../sandbox/check.ts';
@@ -59,7 +60,13 @@ export class ShellTool implements Tool<typeof shellArgs> {
       }
       [program = '', ...args] = program.trim().split(/\s+/);
     }
-    const check = await checkAndConfine(this.o.allowlist, this.o.workspace, program, args);
+    // The caller's own folder (its conversation's or workflow's): the command's working directory
+    // and the only place its paths may point to.
+    const folder = (await ctx.workspace()).root;
+    const cwd = relative(this.o.workspace, folder);
+    if (!cwd || cwd.startsWith('..') || isAbsolute(cwd))
+      throw new ToolError('TOOL_FAILED', "the caller's folder is not inside the shell workspace");
+    const check = await checkAndConfine(this.o.allowlist, folder, program, args);
     if (!check.ok) throw refused(check.reason);
 
     const line = `$ ${[program, ...args].map(quote).join(' ')}`;
@@ -82,6 +89,7 @@ export class ShellTool implements Tool<typeof shellArgs> {
           program,
           args,
           timeoutMs: Math.max(1, limitMs),
+          cwd: cwd.split(sep).join('/'),
         },
         ctx.signal,
       );
