@@ -2,8 +2,8 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../../../test/support/infra.ts';
 import { AdminTokenStore, AuditLog, parseTokenTtl, roleAtLeast } from './admin-tokens.ts';
-import { migrate } from './db/migrate.ts';
 import { auditedChange } from './db/audited-change.ts';
+import { migrate } from './db/migrate.ts';
 import { createPool } from './db/pool.ts';
 import { createLogger } from './logger.ts';
 
@@ -59,7 +59,7 @@ describe('admin tokens (real PostgreSQL)', () => {
       statusCode: 401,
       message: 'unknown admin token',
     });
-    await expect(store.verify('sbt_000000000000_' + 'x'.repeat(43))).rejects.toThrow('unknown admin token');
+    await expect(store.verify(`sbt_000000000000_${'x'.repeat(43)}`)).rejects.toThrow('unknown admin token');
     await expect(store.verify('hello')).rejects.toThrow('not a Switchboard admin token');
     await expect(store.verify(undefined)).rejects.toThrow('no admin token');
     expect(await store.revoke(record.id)).toBe(true);

@@ -10,6 +10,7 @@ export * from './db/audited-change.ts';
 export * from './db/inbox.ts';
 export * from './db/migrate.ts';
 export * from './db/outbox.ts';
+export * from './db/pg-listener.ts';
 export * from './db/pool.ts';
 export * from './envelope.ts';
 export * from './errors.ts';

@@ -11,6 +11,7 @@ import {
   handleShutdown,
   markShuttingDown,
   migrate,
+  PgListener,
   pingDatabase,
   runMain,
   startLogShipper,
@@ -18,7 +19,6 @@ import {
 } from '@switchboard/core';
 import { createGuardedAgent, EgressPolicy } from '@switchboard/egress';
 import { buildModels, ModelChain } from '../../agent-worker/src/models/chain.ts';
-import { PgListener } from '../../agent-worker/src/routing/pg-listener.ts';
 import { watchFolder } from '../../agent-worker/src/skills/folder-watch.ts';
 import { SkillRpcClient } from '../../agent-worker/src/skills/rpc.ts';
 import { loadSchedulerConfig } from './config.ts';
@@ -116,7 +116,8 @@ runMain('scheduler', async () => {
 
   const listener = new PgListener({
     databaseUrl: cfg.DATABASE_URL,
-    channel: WorkflowStore.channel,
+    channels: [WorkflowStore.channel],
+    what: 'workflow changes',
     log,
     applicationName: `${id}-listen`,
     onNotify: () => void reload(),

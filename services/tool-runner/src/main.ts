@@ -10,6 +10,7 @@ import {
   handleShutdown,
   markShuttingDown,
   migrate,
+  PgListener,
   pingDatabase,
   runMain,
   serveTools,
@@ -20,7 +21,6 @@ import { EgressPolicy } from '@switchboard/egress';
 import { ToolAttachmentStore } from './attachments.ts';
 import { loadToolRunnerConfig } from './config.ts';
 import { ToolDispatcher } from './dispatcher.ts';
-import { ChangeListener } from './grants/change-listener.ts';
 import { GrantResolver } from './grants/resolver.ts';
 import { toolRunnerMetrics } from './metrics.ts';
 import { EgressProxy } from './net/egress-proxy.ts';
@@ -63,7 +63,7 @@ runMain('tool-runner', async () => {
   const agent = createGuardedAgent(policy, { connectTimeoutMs: Math.min(10_000, cfg.HTTP_FETCH_TIMEOUT_MS) });
   const attachments = new ToolAttachmentStore(pool);
   // Grants come from the routing and workflow tables, never from a request; cached until they change.
-  let grantListener: ChangeListener | undefined;
+  let grantListener: PgListener | undefined;
   const grants = new GrantResolver({
     pool,
     defaultTools: cfg.DEFAULT_PROFILE_TOOLS,
@@ -71,12 +71,16 @@ runMain('tool-runner', async () => {
     log,
     listening: () => grantListener?.connected ?? false,
   });
-  grantListener = new ChangeListener({
+  // Whatever changed while nobody listened is unknown: every (re)connect and loss starts afresh.
+  grantListener = new PgListener({
     databaseUrl: cfg.DATABASE_URL,
     channels: ['sb_routing_changed', 'sb_workflows_changed'],
+    what: 'grant changes',
     log,
     applicationName: `${runnerId}-grants`,
-    onChange: () => grants.invalidate(),
+    onNotify: () => grants.invalidate(),
+    onConnected: () => grants.invalidate(),
+    onLost: () => grants.invalidate(),
   });
   await grantListener.start();
   const browser = new BrowserTool(

@@ -3,10 +3,10 @@ import {
   type InboundEnvelope,
   type Logger,
   messageLogFields,
+  PgListener,
   type Pool,
 } from '@switchboard/core';
 import { type CompiledRule, matchesCheaply } from './match.ts';
-import { PgListener } from './pg-listener.ts';
 import { type AgentProfile, defaultProfile, type ProfileDefaults, resolveProfile } from './profile.ts';
 import { RegexRunner } from './safe-regex.ts';
 import { DEFAULT_PROFILE } from './schema.ts';
@@ -92,7 +92,8 @@ export class Router {
     this.regex = new RegexRunner(o.regexBudgetMs);
     this.listener = new PgListener({
       databaseUrl: o.databaseUrl,
-      channel: ROUTING_CHANGED_CHANNEL,
+      channels: [ROUTING_CHANGED_CHANNEL],
+      what: 'routing changes',
       log: o.log,
       applicationName: o.applicationName,
       onNotify: () => void this.reload(),

@@ -158,7 +158,9 @@ const profileFields = {
    * bring their handler and local tools. `skill`, when set, is allowed too. None by default.
    */
   skills: z
-    .array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'skills: skill names (letters, digits, _ . -)'))
+    .array(
+      z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'skills: skill names (letters, digits, _ . -)'),
+    )
     .max(100)
     .refine((t) => new Set(t).size === t.length, 'skills: each skill once'),
   knowledge: z.boolean(),

@@ -1,7 +1,7 @@
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { type Authenticator, bearerToken, caller, ErrorCodes, SwitchboardError } from '@switchboard/core';
 import { Cron } from 'croner';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { WorkflowError, WorkflowErrorCode } from '../errors.ts';
 import type { RunRow, RunStore } from '../store/run-store.ts';
 import type { LoadedWorkflow, WorkflowRegistry } from '../workflow/registry.ts';

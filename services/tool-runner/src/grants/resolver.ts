@@ -13,7 +13,7 @@ export interface GrantResolverOptions {
   /** The scheduler's workflow folder, mounted read-only; file workflows are unknown without it. */
   workflowsDir?: string;
   log: Logger;
-  /** Whether a change would be heard now (ChangeListener.connected); no cache is used while not. */
+  /** Whether a change would be heard now (PgListener.connected); no cache is used while not. */
   listening: () => boolean;
 }
 

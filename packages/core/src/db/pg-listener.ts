@@ -1,30 +1,35 @@
-import { errorMessage, type Logger } from '@switchboard/core';
 import pg from 'pg';
+import { errorMessage } from '../errors.ts';
+import type { Logger } from '../logger.ts';
 
 const MIN_BACKOFF_MS = 250;
 const MAX_BACKOFF_MS = 10_000;
 
 /**
- * LISTENs on the routing and workflow channels over one dedicated connection, so cached grants are
- * dropped the moment a rule, profile or workflow changes. `connected` is false whenever a change
- * could go unheard (before the first LISTEN, after a lost connection): the owner must not serve
- * from its cache then. Reconnects with backoff.
+ * LISTENs on some channels over a dedicated connection (a pooled one would lose the LISTEN when
+ * returned). A lost connection is reopened with backoff and LISTEN issued again; since
+ * notifications sent meanwhile are lost, `onConnected` runs after every (re)connect so the owner
+ * can re-read what it watches, and `onLost` when the connection goes (a cache must stop trusting
+ * itself then). `connected` says whether a change would be heard now.
  */
-export class ChangeListener {
+export class PgListener {
   private client: pg.Client | undefined;
   private timer: NodeJS.Timeout | undefined;
   private backoffMs = MIN_BACKOFF_MS;
   private stopped = false;
-  private opening: Promise<void> | undefined;
+  private connecting: Promise<void> | undefined;
 
   constructor(
     private readonly o: {
       databaseUrl: string;
       channels: string[];
+      /** What is watched, for log lines ("routing changes"). */
+      what: string;
       log: Logger;
       applicationName?: string;
-      /** Runs on every notification and after every (re)connect. */
-      onChange: () => void;
+      onNotify: (channel: string, payload: string | undefined) => void;
+      onConnected: () => void;
+      onLost?: () => void;
     },
   ) {}
 
@@ -32,12 +37,16 @@ export class ChangeListener {
     return this.client !== undefined;
   }
 
-  /** Resolves after the first attempt; a failed one is retried in the background. */
-  start(): Promise<void> {
-    this.opening ??= this.open().finally(() => {
-      this.opening = undefined;
+  /** Resolves after the first attempt; when that failed, retries go on in the background. */
+  async start(): Promise<void> {
+    await this.connect();
+  }
+
+  private connect(): Promise<void> {
+    this.connecting ??= this.open().finally(() => {
+      this.connecting = undefined;
     });
-    return this.opening;
+    return this.connecting;
   }
 
   private async open(): Promise<void> {
@@ -46,10 +55,11 @@ export class ChangeListener {
       connectionString: this.o.databaseUrl,
       application_name: this.o.applicationName,
       connectionTimeoutMillis: 5_000,
+      // Idle for hours between changes: keepalives let the OS notice a dead peer.
       keepAlive: true,
     });
     client.on('notification', (n) => {
-      if (this.o.channels.includes(n.channel)) this.o.onChange();
+      if (this.o.channels.includes(n.channel)) this.o.onNotify(n.channel, n.payload);
     });
     client.on('error', (err) => this.lost(client, err));
     client.on('end', () => this.lost(client, new Error('connection ended')));
@@ -59,7 +69,7 @@ export class ChangeListener {
     } catch (err) {
       client.removeAllListeners('end');
       await client.end().catch(() => {});
-      this.o.log.warn('cannot listen for grant changes; reading grants uncached until it can', {
+      this.o.log.warn(`cannot listen for ${this.o.what}; retrying`, {
         error: { message: errorMessage(err) },
       });
       this.retryLater();
@@ -71,18 +81,17 @@ export class ChangeListener {
     }
     this.client = client;
     this.backoffMs = MIN_BACKOFF_MS;
-    // Whatever changed while nobody listened is unknown: start from nothing.
-    this.o.onChange();
+    this.o.onConnected();
   }
 
   private lost(client: pg.Client, err: Error): void {
     if (this.client !== client) return;
     this.client = undefined;
-    this.o.onChange();
+    this.o.onLost?.();
     client.removeAllListeners('end');
     void client.end().catch(() => {});
     if (this.stopped) return;
-    this.o.log.warn('grant change listener lost its connection; reconnecting', {
+    this.o.log.warn(`the listener for ${this.o.what} lost its connection; reconnecting`, {
       error: { message: errorMessage(err) },
     });
     this.retryLater();
@@ -94,7 +103,7 @@ export class ChangeListener {
     this.backoffMs = Math.min(this.backoffMs * 2, MAX_BACKOFF_MS);
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      void this.start();
+      void this.connect();
     }, delay);
     this.timer.unref();
   }
@@ -102,7 +111,7 @@ export class ChangeListener {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
-    await this.opening;
+    await this.connecting;
     const c = this.client;
     this.client = undefined;
     c?.removeAllListeners('end');
