@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type ServiceProcess, spawnService } from '../../scripts/lib/spawn-service.ts';
 import { type FakeRobots, startFakeRobots } from '../fakes/robots/server.ts';
-import { post, spawnAlertRelay, webhookPayload } from './relay-harness.ts';
+import { post, RELAY_TOKEN, spawnAlertRelay, webhookPayload } from './relay-harness.ts';
 
 describe('alert-relay (real process, fake robots)', () => {
   let robots: FakeRobots;
@@ -113,7 +113,11 @@ describe('alert-relay (real process, fake robots)', () => {
   });
 
   it('starts without any robot and answers "skipped" instead of pretending a delivery', async () => {
-    const bare = await spawnService('alert-relay', { LOG_LEVEL: 'warn' }, { readyTimeoutMs: 15_000 });
+    const bare = await spawnService(
+      'alert-relay',
+      { LOG_LEVEL: 'warn', ALERT_RELAY_TOKEN: RELAY_TOKEN },
+      { readyTimeoutMs: 15_000 },
+    );
     try {
       const res = await post(`${bare.url}/alerts/wecom`, webhookPayload('firing'));
       expect(res.status).toBe(200);
@@ -130,13 +134,33 @@ describe('alert-relay (real process, fake robots)', () => {
     }
   });
 
-  it('reads the robot URLs and secret from *_FILE, as Docker secrets and Vault templates provide them', async () => {
+  it('refuses to start without ALERT_RELAY_TOKEN, or with a short one, naming the key', async () => {
+    for (const [env, why] of [
+      [{}, 'ALERT_RELAY_TOKEN: is required (set ALERT_RELAY_TOKEN or ALERT_RELAY_TOKEN_FILE)'],
+      [{ ALERT_RELAY_TOKEN: 'too-short' }, 'ALERT_RELAY_TOKEN: must be at least 24 characters'],
+    ] as const) {
+      const start = spawnService('alert-relay', { LOG_LEVEL: 'warn', ...env }, { readyTimeoutMs: 15_000 });
+      const err = await start.then(
+        async (p) => {
+          await p.kill();
+          return new Error('alert-relay started without a valid token');
+        },
+        (e: unknown) => e as Error,
+      );
+      expect(err.message).toMatch(/^alert-relay exited during start/);
+      expect(err.message).toContain(why);
+    }
+  });
+
+  it('reads the token, robot URLs and secret from *_FILE, as Docker secrets and Vault templates provide them', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'sb-relay-'));
     try {
+      await writeFile(join(dir, 'token'), `${RELAY_TOKEN}\n`);
       await writeFile(join(dir, 'wecom'), `${robots.wecomUrl}\n`);
       await writeFile(join(dir, 'dingtalk'), robots.dingtalkUrl);
       await writeFile(join(dir, 'secret'), robots.dingtalkSecret);
       const fromFiles = await spawnService('alert-relay', {
+        ALERT_RELAY_TOKEN_FILE: join(dir, 'token'),
         WECOM_ROBOT_URL_FILE: join(dir, 'wecom'),
         DINGTALK_ROBOT_URL_FILE: join(dir, 'dingtalk'),
         DINGTALK_ROBOT_SECRET_FILE: join(dir, 'secret'),

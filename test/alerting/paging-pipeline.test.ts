@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
@@ -11,7 +13,7 @@ import {
   startPrometheus,
   TinyExporter,
 } from './monitoring-processes.ts';
-import { spawnAlertRelay } from './relay-harness.ts';
+import { RELAY_TOKEN, spawnAlertRelay } from './relay-harness.ts';
 
 interface Route {
   group_wait?: string;
@@ -20,14 +22,20 @@ interface Route {
   routes?: Route[];
 }
 
+interface Webhook {
+  url: string;
+  http_config?: { authorization?: { type?: string; credentials_file?: string } };
+}
+
 /**
- * The shipped alertmanager.yml with its waits shortened and alert-relay's compose address replaced
- * by the test's: routing, grouping keys and receivers stay as shipped.
+ * The shipped alertmanager.yml with its waits shortened, alert-relay's compose address replaced
+ * by the test's and its token file by one holding the test relay's token: routing, grouping keys,
+ * receivers and the way Alertmanager authenticates stay as shipped.
  */
-function testAlertmanagerConfig(relayUrl: string): string {
+function testAlertmanagerConfig(relayUrl: string, tokenFile: string): string {
   const cfg = parse(readFileSync(join(ROOT, 'infra/prometheus/alertmanager.yml'), 'utf8')) as {
     route: Route;
-    receivers: Array<{ webhook_configs?: Array<{ url: string }> }>;
+    receivers: Array<{ webhook_configs?: Webhook[] }>;
   };
   const shorten = (r: Route) => {
     if (r.group_wait) r.group_wait = '1s';
@@ -37,7 +45,13 @@ function testAlertmanagerConfig(relayUrl: string): string {
   };
   shorten(cfg.route);
   for (const r of cfg.receivers) {
-    for (const w of r.webhook_configs ?? []) w.url = w.url.replace('http://alert-relay:9103', relayUrl);
+    for (const w of r.webhook_configs ?? []) {
+      w.url = w.url.replace('http://alert-relay:9103', relayUrl);
+      const auth = w.http_config?.authorization;
+      if (auth?.credentials_file !== '/run/switchboard/secrets/alert_relay_token')
+        throw new Error(`${w.url}: the shipped webhook does not present alert-relay's token`);
+      auth.credentials_file = tokenFile;
+    }
   }
   return stringify(cfg);
 }
@@ -62,12 +76,17 @@ describe('paging: Prometheus → Alertmanager → alert-relay → WeCom and Ding
   let exporter: TinyExporter;
   let alertmanager: MonitoringProcess;
   let prometheus: MonitoringProcess;
+  let tokenDir: string | undefined;
 
   beforeAll(async () => {
     robots = await startFakeRobots();
     relay = await spawnAlertRelay(robots);
     exporter = await new TinyExporter().start();
-    alertmanager = await startAlertmanager(testAlertmanagerConfig(relay.url));
+    tokenDir = await mkdtemp(join(tmpdir(), 'sb-am-token-'));
+    await writeFile(join(tokenDir, 'alert_relay_token'), `${RELAY_TOKEN}\n`, { mode: 0o600 });
+    alertmanager = await startAlertmanager(
+      testAlertmanagerConfig(relay.url, join(tokenDir, 'alert_relay_token')),
+    );
     const promConfig = stringify({
       global: { scrape_interval: '1s', evaluation_interval: '1s' },
       rule_files: ['test-rules.yml'],
@@ -88,6 +107,7 @@ describe('paging: Prometheus → Alertmanager → alert-relay → WeCom and Ding
     await relay?.kill();
     await exporter?.stop();
     await robots?.stop();
+    if (tokenDir) await rm(tokenDir, { recursive: true, force: true });
   });
 
   it('pages both robots when the rule fires, retrying a refusal, and again as resolved when it clears', async () => {

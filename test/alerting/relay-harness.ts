@@ -1,5 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import { type ServiceProcess, spawnService } from '../../scripts/lib/spawn-service.ts';
 import type { FakeRobots } from '../fakes/robots/server.ts';
+
+/** The bearer token the test relays require (ALERT_RELAY_TOKEN) and the test Alertmanager presents. */
+export const RELAY_TOKEN = `relay-${randomBytes(24).toString('base64url')}`;
 
 /** alert-relay as a real process, pointed at the fake robots, with retries short enough for a test. */
 export function spawnAlertRelay(
@@ -13,6 +17,7 @@ export function spawnAlertRelay(
     DINGTALK_ROBOT_SECRET: robots.dingtalkSecret,
     ROBOT_RETRY_MIN_MS: '20',
     SHUTDOWN_TIMEOUT_MS: '5000',
+    ALERT_RELAY_TOKEN: RELAY_TOKEN,
     ...env,
   });
 }
@@ -44,10 +49,14 @@ export function webhookPayload(status: 'firing' | 'resolved', alertname = 'TestA
   };
 }
 
-export function post(url: string, body: unknown): Promise<Response> {
+/** A POST as Alertmanager makes it: JSON, with the relay's bearer token unless `token` says otherwise. */
+export function post(url: string, body: unknown, token: string | null = RELAY_TOKEN): Promise<Response> {
   return fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: {
+      'content-type': 'application/json',
+      ...(token === null ? {} : { authorization: `Bearer ${token}` }),
+    },
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
 }

@@ -123,7 +123,10 @@ describe('shipped Prometheus and Alertmanager configuration', () => {
   it('repeats no faster than the robots allow and sends resolved notifications to alert-relay', () => {
     const am = parse(readFileSync(join(PROM_DIR, 'alertmanager.yml'), 'utf8')) as {
       route: { group_interval: string; repeat_interval: string };
-      receivers: Array<{ name: string; webhook_configs: Array<{ url: string; send_resolved: boolean }> }>;
+      receivers: Array<{
+        name: string;
+        webhook_configs: Array<{ url: string; send_resolved: boolean; http_config?: unknown }>;
+      }>;
     };
     expect(am.route.group_interval).toBe('5m');
     const hooks = am.receivers.flatMap((r) => r.webhook_configs);
@@ -132,5 +135,11 @@ describe('shipped Prometheus and Alertmanager configuration', () => {
       'http://alert-relay:9103/alerts/wecom',
     ]);
     expect(hooks.every((h) => h.send_resolved)).toBe(true);
+    // alert-relay refuses any caller without its token: every webhook presents it, from the file
+    // init-secrets puts in Alertmanager's own secrets volume.
+    for (const h of hooks)
+      expect(h.http_config, h.url).toEqual({
+        authorization: { type: 'Bearer', credentials_file: '/run/switchboard/secrets/alert_relay_token' },
+      });
   });
 });

@@ -27,8 +27,8 @@ export function registerAlertsRoute(
   }
   app.post<{ Params: { target: string } }>(
     '/alerts/:target',
-    // NOTE: Alertmanager sends no credential today; a forged alert can page, never read or change.
-    { config: { access: { public: 'Alertmanager webhook on the internal network' } } },
+    // Alertmanager presents ALERT_RELAY_TOKEN (relay-token.ts): a forged alert pages nobody.
+    { config: { access: { caller: ['service'] } } },
     async (req, reply) => {
       const target = req.params.target as RobotName;
       const robot = robots.get(target);

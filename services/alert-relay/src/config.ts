@@ -9,6 +9,15 @@ export const alertRelayConfigSchema = z.object({
   HTTP_HOST: z.string().default('127.0.0.1'),
   HTTP_PORT: z.coerce.number().int().min(0).max(65_535).default(9103),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
+  /**
+   * Bearer token Alertmanager sends with every notification (its webhook's credentials_file).
+   * Required: without it anyone on the network could page the on-call team with a forged alert.
+   */
+  ALERT_RELAY_TOKEN: z
+    .string()
+    .min(24, 'must be at least 24 characters')
+    // A bearer token ends at the first space: one with whitespace could never be presented.
+    .regex(/^\S+$/, 'must not contain whitespace'),
   /** WeCom group robot webhook, https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…; the key is a secret. */
   WECOM_ROBOT_URL: robotUrl,
   /** DingTalk custom robot webhook, https://oapi.dingtalk.com/robot/send?access_token=…; a secret. */

@@ -12,6 +12,7 @@ import { loadAlertRelayConfig } from './config.ts';
 import { signedDingtalkUrl } from './dingtalk-sign.ts';
 import { relayMetrics } from './metrics.ts';
 import { SlidingWindowLimiter } from './rate-limiter.ts';
+import { relayTokenAuthenticator } from './relay-token.ts';
 import { RobotClient, type RobotName } from './robot-client.ts';
 
 runMain('alert-relay', async () => {
@@ -47,7 +48,12 @@ runMain('alert-relay', async () => {
     );
   }
 
-  const http = createServiceHttp({ log, registry, readiness: { ...secrets.readiness } });
+  const http = createServiceHttp({
+    log,
+    registry,
+    readiness: { ...secrets.readiness },
+    access: { authenticators: [relayTokenAuthenticator(cfg.ALERT_RELAY_TOKEN)] },
+  });
   registerAlertsRoute(http, robots, metrics, log);
   const address = await http.listen({ host: cfg.HTTP_HOST, port: cfg.HTTP_PORT });
   log.info('alert-relay started', {
