@@ -63,7 +63,7 @@ RUN printf '#!/bin/sh\nexec node /app/dist/switchboard.mjs "$@"\n' > /usr/local/
 # the secrets and each service's own secrets volume for init-secrets (which mounts them first),
 # the tools' workspace and the sandbox's socket for the tool-runner and the shell sandbox.
 RUN install -d -o node -g node -m 0700 /run/switchboard/secrets \
- && for s in admin agent-worker alert-relay backup ingress-dingtalk ingress-discord ingress-slack \
+ && for s in admin agent-worker alert-relay alertmanager backup ingress-dingtalk ingress-discord ingress-slack \
       ingress-telegram ingress-web ingress-wecom postgres postgres-exporter redis redis-exporter \
       scheduler tool-browser tool-runner; do install -d -o node -g node -m 0700 "/run/switchboard/services/$s"; done \
  && install -d -o node -g node -m 0750 /run/switchboard/rabbitmq-conf \

@@ -544,6 +544,13 @@ describe('operations services', () => {
     // The exporters read the secrets as their owner (init-secrets runs as node, uid 1000).
     for (const name of ['postgres-exporter', 'redis-exporter'])
       expect(services[name]?.user).toBe('1000:1000');
+    // Alertmanager keeps its image's user (its data volume is nobody's): init-secrets gives its
+    // volume that user's group, of which it is a member, so the token is readable by it alone.
+    const amGid = String(services.alertmanager?.user).split(':')[1];
+    expect(env('init-secrets').ALERTMANAGER_GID).toBe(amGid);
+    expect(services['init-secrets']?.group_add).toContain(amGid);
+    expect(services.alertmanager?.volumes).toContain('secrets-alertmanager:/run/switchboard/secrets:ro');
+    expect(env('alert-relay').ALERT_RELAY_TOKEN_FILE).toBe('/run/switchboard/secrets/alert_relay_token');
   });
 
   it('keeps log search under the elk profile, without the Docker socket, and Vault dev under its own', () => {

@@ -13,6 +13,7 @@
  *   broker's state unchanged, while it still does its own work.
  */
 import { execFile } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -112,12 +113,27 @@ function referencedSecrets(service: ComposeService): Map<string, string> {
       continue;
     out.set(path.slice(MOUNT.length + 1), key.slice(0, -'_FILE'.length));
   }
-  // Third-party images also read them in their command or healthcheck (redis: requirepass).
-  const text = JSON.stringify([service.command ?? [], service.healthcheck?.test ?? []]);
+  // Third-party images also read them in their command or healthcheck (redis: requirepass), or in
+  // a configuration file of ours mounted into them (alertmanager.yml: credentials_file).
+  const text = JSON.stringify([
+    service.command ?? [],
+    service.healthcheck?.test ?? [],
+    ...mountedConfigFiles(service).map((f) => readFileSync(join(ROOT, f), 'utf8')),
+  ]);
   for (const m of text.matchAll(/\/run\/switchboard\/secrets\/([a-z0-9_.]+)/g)) {
     if (!out.has(m[1] ?? '')) out.set(m[1] ?? '', '(command)');
   }
   return out;
+}
+
+/** Files of this repository bind-mounted into a container (directories aside). */
+function mountedConfigFiles(service: ComposeService): string[] {
+  return (service.volumes ?? [])
+    .map((v) => (typeof v === 'string' ? (v.split(':')[0] ?? '') : String(v.source ?? '')))
+    .filter(
+      (source) =>
+        source.startsWith('./') && statSync(join(ROOT, source), { throwIfNoEntry: false })?.isFile(),
+    );
 }
 
 function secretVolumes(service: ComposeService): { source: string; target: string; ro: boolean }[] {

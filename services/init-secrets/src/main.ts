@@ -6,6 +6,8 @@
  * - SECRETS_DIR        where secrets and derived URLs go (default /run/switchboard/secrets)
  * - RABBITMQ_CONF_DIR  where rabbitmq.conf goes (default /run/switchboard/rabbitmq-conf)
  * - RABBITMQ_CONF_GID  group given to rabbitmq.conf so the broker can read it (default: unchanged)
+ * - ALERTMANAGER_GID   group given to Alertmanager's secrets volume, which its image's own user
+ *                      reads (default: unchanged, readable by our user alone)
  * - SERVICES_DIR       where each service's own secrets go, <dir>/<service>/ (default: not distributed)
  * - BROKER_PREFIX      the services' BROKER_PREFIX, named by the broker users' permissions (default sb)
  */
@@ -27,10 +29,10 @@ function log(level: Level, message: string, fields: Record<string, unknown> = {}
   (level === 'info' ? process.stdout : process.stderr).write(`${JSON.stringify(line)}\n`);
 }
 
-function readGid(raw: string | undefined): number | undefined {
+function readGid(raw: string | undefined, key = 'RABBITMQ_CONF_GID'): number | undefined {
   if (raw === undefined || raw === '') return undefined;
   if (!/^\d+$/.test(raw)) {
-    throw new SecretsError(SecretsErrorCode.config, 'RABBITMQ_CONF_GID must be a numeric group id');
+    throw new SecretsError(SecretsErrorCode.config, `${key} must be a numeric group id`);
   }
   return Number(raw);
 }
@@ -39,6 +41,9 @@ async function main(): Promise<void> {
   const dir = process.env.SECRETS_DIR || '/run/switchboard/secrets';
   const confDir = process.env.RABBITMQ_CONF_DIR || '/run/switchboard/rabbitmq-conf';
   const confGid = readGid(process.env.RABBITMQ_CONF_GID);
+  const alertmanagerGid = readGid(process.env.ALERTMANAGER_GID, 'ALERTMANAGER_GID');
+  const serviceGids: Record<string, number> =
+    alertmanagerGid === undefined ? {} : { alertmanager: alertmanagerGid };
   const servicesDir = process.env.SERVICES_DIR || undefined;
   const brokerPrefix = process.env.BROKER_PREFIX || 'sb';
   if (!/^[a-z][a-z0-9_-]{0,30}$/.test(brokerPrefix)) {
@@ -48,7 +53,7 @@ async function main(): Promise<void> {
     );
   }
 
-  const outcomes = await ensureSecrets(dir, confDir, { confGid, servicesDir, brokerPrefix });
+  const outcomes = await ensureSecrets(dir, confDir, { confGid, servicesDir, brokerPrefix, serviceGids });
   for (const { name, action, stale } of outcomes) {
     log('info', `${action} ${name}`, { 'event.action': action, 'labels.secret': name });
     if (stale) {

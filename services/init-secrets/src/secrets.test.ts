@@ -18,6 +18,7 @@ const PASSWORDS = [
   'api_token',
   'backup_token',
   'workflow_token',
+  'alert_relay_token',
   ...Object.keys(BROKER_ROLES)
     .sort()
     .map((s) => `broker_${s}_password`),
@@ -235,6 +236,28 @@ describe('per-service secrets and broker users', () => {
     expect(await read('rabbitmq_password', join(services, 'backup'))).toBe(
       (await read('broker_backup_password')).trim(),
     );
+  });
+
+  it("gives Alertmanager's volume a group its own uid reads, and alert-relay the same token", async () => {
+    const gid = 4242;
+    await ensureSecrets(dir, confDir, { servicesDir: services, serviceGids: { alertmanager: gid } });
+
+    const am = join(services, 'alertmanager');
+    expect(await readdir(am)).toEqual(['alert_relay_token']);
+    expect((await stat(am)).gid).toBe(gid);
+    expect((await stat(am)).mode & 0o777).toBe(0o750);
+    const file = await stat(join(am, 'alert_relay_token'));
+    expect([file.gid, file.mode & 0o7777]).toEqual([gid, 0o640]);
+    const token = (await read('alert_relay_token')).trim();
+    expect(token).toMatch(TOKEN);
+    expect(await read('alert_relay_token', am)).toBe(token);
+    expect(await read('alert_relay_token', join(services, 'alert-relay'))).toBe(token);
+    // Only the volume it was asked for: alert-relay's stays ours alone.
+    expect((await stat(join(services, 'alert-relay', 'alert_relay_token'))).mode & 0o7777).toBe(0o600);
+    // Nobody else holds the token.
+    for (const [service, names] of Object.entries(SERVICE_SECRETS))
+      if (!['alertmanager', 'alert-relay'].includes(service))
+        expect(names, service).not.toContain('alert_relay_token');
   });
 
   it('removes what a service no longer reads, copies its Vault AppRole files, and keeps the rest', async () => {

@@ -21,6 +21,8 @@ import { SERVICE_SECRETS, VAULT_FILES } from './services.ts';
 export const SERVICE_USER = 'switchboard';
 
 const SECRET_MODE = 0o600;
+const GROUP_SECRET_MODE = 0o640;
+const GROUP_SECRETS_DIR_MODE = 0o750;
 const CONF_MODE = 0o640;
 const SECRETS_DIR_MODE = 0o700;
 const CONF_DIR_MODE = 0o750;
@@ -46,6 +48,12 @@ export interface EnsureSecretsOptions {
   servicesDir?: string;
   /** BROKER_PREFIX of the services: the broker users' permissions name its exchanges and queues. */
   brokerPrefix?: string;
+  /**
+   * Services whose image runs as a uid of its own (Alertmanager: nobody), which cannot read a file
+   * only we own: their volume and files get this group, group-readable (0750/0640). The process
+   * must be a member of it; no other container mounts that volume.
+   */
+  serviceGids?: Readonly<Record<string, number>>;
 }
 
 /** 32 random bytes, base64url: safe unquoted in URLs, shell words and config files. */
@@ -109,7 +117,7 @@ export async function ensureSecrets(
   confDir: string,
   options: EnsureSecretsOptions = {},
 ): Promise<SecretOutcome[]> {
-  const { confGid, servicesDir, brokerPrefix = 'sb' } = options;
+  const { confGid, servicesDir, brokerPrefix = 'sb', serviceGids = {} } = options;
   await ensureDir(dir, SECRETS_DIR_MODE);
   await ensureDir(confDir, CONF_DIR_MODE, confGid);
 
@@ -141,6 +149,8 @@ export async function ensureSecrets(
   await secret('backup_token', randomSecret);
   // Bearer token of the scheduler's HTTP API (webhook triggers, run history), used by the console.
   await secret('workflow_token', randomSecret);
+  // Bearer token Alertmanager presents to alert-relay: without it nobody can page.
+  await secret('alert_relay_token', randomSecret);
   // One broker user per service (broker-users.ts); rabbitmq_password stays the operator's.
   const brokerPasswords: Record<string, string> = {};
   for (const service of Object.keys(BROKER_ROLES).sort()) {
@@ -197,8 +207,13 @@ export async function ensureSecrets(
         if (approle !== undefined) files[join('vault', service, name)] = approle;
       }
       const target = join(servicesDir, service);
-      await ensureDir(target, SECRETS_DIR_MODE);
-      for (const o of await syncDirectory(target, files))
+      const gid = serviceGids[service];
+      const modes =
+        gid === undefined
+          ? { dir: SECRETS_DIR_MODE, file: SECRET_MODE }
+          : { dir: GROUP_SECRETS_DIR_MODE, file: GROUP_SECRET_MODE, gid };
+      await ensureDir(target, modes.dir, gid);
+      for (const o of await syncDirectory(target, files, modes))
         outcomes.push({ ...o, name: `${service}/${o.name}` });
     }
   }
@@ -206,10 +221,15 @@ export async function ensureSecrets(
 }
 
 /**
- * Makes `dir` hold exactly `files` (relative path → content, 0600): differing files are replaced
- * atomically, files nobody listed are removed — a secret a service no longer reads leaves its volume.
+ * Makes `dir` hold exactly `files` (relative path → content, `modes.file`): differing files are
+ * replaced atomically, files nobody listed are removed — a secret a service no longer reads leaves
+ * its volume.
  */
-async function syncDirectory(dir: string, files: Record<string, string>): Promise<SecretOutcome[]> {
+async function syncDirectory(
+  dir: string,
+  files: Record<string, string>,
+  modes: { dir: number; file: number; gid?: number },
+): Promise<SecretOutcome[]> {
   const outcomes: SecretOutcome[] = [];
   for (const path of await listFiles(dir)) {
     if (!(path in files)) {
@@ -218,8 +238,8 @@ async function syncDirectory(dir: string, files: Record<string, string>): Promis
     }
   }
   for (const [path, content] of Object.entries(files)) {
-    await mkdir(dirname(join(dir, path)), { recursive: true, mode: SECRETS_DIR_MODE });
-    const outcome = await syncFile(join(dir, path), content, SECRET_MODE);
+    await mkdir(dirname(join(dir, path)), { recursive: true, mode: modes.dir });
+    const outcome = await syncFile(join(dir, path), content, modes.file, modes.gid);
     outcomes.push({ ...outcome, name: path });
   }
   return outcomes;

@@ -10,8 +10,10 @@
 export const SERVICE_SECRETS: Readonly<Record<string, readonly string[]>> = {
   admin: ['amqp_url', 'database_url', 'redis_url', 'rabbitmq_password', 'workflow_token', 'backup_token'],
   'agent-worker': ['amqp_url', 'database_url', 'redis_url'],
-  // Robot URLs come from .env or Vault; the volume holds its AppRole files when Vault is used.
-  'alert-relay': [],
+  // The token Alertmanager must present to page; robot URLs come from .env or Vault (AppRole files).
+  'alert-relay': ['alert_relay_token'],
+  // Presents alert-relay's token (alertmanager.yml credentials_file); it holds nothing else.
+  alertmanager: ['alert_relay_token'],
   backup: ['database_url', 'backup_token', 'rabbitmq_password'],
   'ingress-dingtalk': ['amqp_url', 'database_url'],
   'ingress-discord': ['amqp_url', 'database_url'],
