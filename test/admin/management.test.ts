@@ -55,7 +55,10 @@ describe('queue figures from the management API', () => {
           consumers: number;
         }>;
         const q = queues.find((x) => x.name === reply);
-        return r.body.queueSource === 'management' && q?.unacked === 1 && q.ready === 1 ? q : undefined;
+        // The management API refreshes its figures on its own interval: wait for all three.
+        return r.body.queueSource === 'management' && q?.unacked === 1 && q.ready === 1 && q.consumers === 1
+          ? q
+          : undefined;
       },
       30_000,
       500,

@@ -106,6 +106,8 @@ describe("the bundled services (the image's runtime)", () => {
       TELEGRAM_BOT_TOKEN: tg.token,
       TELEGRAM_API_ROOT: tg.apiRoot,
       TELEGRAM_POLL_TIMEOUT_S: '1',
+      // Strangers are asked for a pairing code by default; this test is about the bundle running.
+      STRANGER_MODE: 'open',
     });
     await waitFor(
       'ingress-telegram bundle ready',

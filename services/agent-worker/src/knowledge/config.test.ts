@@ -17,6 +17,8 @@ describe('knowledge and skills settings', () => {
       SKILLS_RELOAD_DEBOUNCE_MS: 250,
       SKILLS_ALLOW_MODULES: true,
       SKILL_RUNS_CONCURRENCY: 4,
+      // No skill on the default route unless the operator lists it.
+      DEFAULT_PROFILE_SKILLS: [],
     });
   });
 
