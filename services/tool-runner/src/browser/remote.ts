@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   type Broker,
   type Logger,
@@ -26,7 +27,6 @@ import {
 export class RemoteRenderer implements Renderer {
   private readonly client: ToolRpcClient;
   private readonly answer: ReturnType<typeof renderAnswerSchema>;
-  private seq = 0;
 
   constructor(broker: Broker, topo: TopologyOptions, log: Logger, limits: RenderLimits) {
     this.client = new ToolRpcClient(broker, topo, log, {
@@ -51,7 +51,7 @@ export class RemoteRenderer implements Renderer {
     if (timeoutMs < 100) throw new ToolError('TOOL_TIMEOUT', 'no time left to open the page');
     const result = await this.client.invoke({
       v: TOOL_PROTOCOL_VERSION,
-      id: `render-${process.pid}-${++this.seq}-${Date.now()}`,
+      id: `render-${randomUUID()}`,
       tool: 'browser',
       arguments: req,
       // For the record on both sides; tool-browser grants nothing, it renders for whoever may ask.
