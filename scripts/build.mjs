@@ -34,6 +34,8 @@ const BUNDLES = {
   // NOTE: the shell sandbox's own container (and, in spawn mode, the runner's child). The runner
   // finds it next to its own bundle, so both must land in the same folder.
   'tool-runner-sandbox': 'services/tool-runner/src/sandbox/main.ts',
+  // tool-browser's: Chromium and the render RPC, with no database credential.
+  'tool-runner-browser': 'services/tool-runner/src/browser/main.ts',
   'alert-relay': 'services/alert-relay/src/main.ts',
   scheduler: 'services/scheduler/src/main.ts',
   admin: 'services/admin/src/main.ts',

@@ -376,7 +376,7 @@ describe('docker-compose.yml', () => {
         // Read by the workers, archived by backup, read by the scheduler and the console: never the
         // tools — but for the workflows, which the tool-runners read (never run) for their grants.
         const readers = ['admin', 'agent-worker', 'backup', 'scheduler'];
-        if (spec.startsWith('./workspace/workflows:')) readers.push('tool-runner', 'tool-browser');
+        if (spec.startsWith('./workspace/workflows:')) readers.push('tool-runner');
         expect(readers, `${spec} is mounted into ${name}`).toContain(name);
         expect(spec, `${name} mounts ${spec} writable`).toMatch(/:ro$/);
       }
@@ -639,11 +639,10 @@ describe('Dockerfile', () => {
       'scheduler',
       'tool-runner',
       'tool-runner-sandbox',
+      // tool-browser: the tool-runner's renderer (browser/main.ts).
+      'tool-runner-browser',
     ];
-    // tool-browser is the tool-runner serving the browser alone.
-    expect(commands.sort()).toEqual(
-      [...services, 'tool-runner'].map((name) => `node dist/${name}.mjs`).sort(),
-    );
+    expect(commands.sort()).toEqual(services.map((name) => `node dist/${name}.mjs`).sort());
     const build = readFileSync(join(ROOT, 'scripts', 'build.mjs'), 'utf8');
     for (const name of services) expect(build).toMatch(new RegExp(`^\\s+'?${name}'?:`, 'm'));
   });

@@ -22,6 +22,7 @@ import { telegramConfigShape } from '../../services/ingress-telegram/src/config.
 import { webConfigSchema } from '../../services/ingress-web/src/config.ts';
 import { wecomConfigShape } from '../../services/ingress-wecom/src/config.ts';
 import { schedulerConfigSchema } from '../../services/scheduler/src/config.ts';
+import { toolBrowserConfigSchema } from '../../services/tool-runner/src/browser/config.ts';
 import { toolRunnerConfigSchema } from '../../services/tool-runner/src/config.ts';
 import { sandboxConfigSchema } from '../../services/tool-runner/src/sandbox/config.ts';
 
@@ -42,8 +43,8 @@ const schemas = {
   'ingress-wecom': connector(wecomConfigShape),
   'ingress-dingtalk': connector(dingtalkConfigShape),
   'tool-runner': toolRunnerConfigSchema,
-  // The tool-runner serving the browser alone (TOOLS_SERVED=browser).
-  'tool-browser': toolRunnerConfigSchema,
+  // The tool-runner's renderer, with no database URL (browser/main.ts).
+  'tool-browser': toolBrowserConfigSchema,
   'tool-sandbox': sandboxConfigSchema,
   'alert-relay': alertRelayConfigSchema,
   backup: backupConfigSchema,

@@ -6,7 +6,9 @@
  * - each service mounts its own secrets volume, holding exactly the files its configuration reads
  *   (derived here from the services' config schemas and their compose `*_FILE` settings, against
  *   init-secrets' manifest); init-secrets alone mounts them all;
- * - the browser runs in tool-browser, holding its broker URL and the database URL, nothing else;
+ * - Chromium runs in tool-browser, holding its broker URL and nothing else: the tool-runner checks
+ *   the grant, asks tool-browser to render over the render exchange (which only the tool-runner's
+ *   user may publish to) and stores the screenshot;
  * - each service connects to RabbitMQ as its own user, allowed only its own exchanges and queues.
  *   The definitions init-secrets writes are imported into a real broker (a vhost of their own) and
  *   a service's user is refused — ACCESS_REFUSED, 403 — everything that is another's, with the
@@ -52,6 +54,10 @@ import { BROKER_ROLES, brokerDefinitions } from '../../services/init-secrets/src
 import { randomSecret } from '../../services/init-secrets/src/secrets.ts';
 import { SERVICE_SECRETS } from '../../services/init-secrets/src/services.ts';
 import { schedulerConfigSchema } from '../../services/scheduler/src/config.ts';
+import { toolBrowserConfigSchema } from '../../services/tool-runner/src/browser/config.ts';
+import type { RenderAnswer } from '../../services/tool-runner/src/browser/protocol.ts';
+import { RemoteRenderer } from '../../services/tool-runner/src/browser/remote.ts';
+import { serveRenders } from '../../services/tool-runner/src/browser/serve.ts';
 import { toolRunnerConfigSchema } from '../../services/tool-runner/src/config.ts';
 import { AMQP_URL, uniqueName, waitFor } from '../support/infra.ts';
 
@@ -67,6 +73,7 @@ interface ComposeService {
   environment?: Env;
   command?: string[] | string;
   healthcheck?: { test?: string[] | string };
+  depends_on?: Record<string, unknown>;
 }
 const compose = parse(await readFile(join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
   services: Record<string, ComposeService>;
@@ -87,7 +94,7 @@ const SCHEMAS: Record<string, z.ZodRawShape> = {
   'ingress-wecom': connector(wecomConfigShape),
   scheduler: schedulerConfigSchema.shape,
   'tool-runner': toolRunnerConfigSchema.shape,
-  'tool-browser': toolRunnerConfigSchema.shape,
+  'tool-browser': toolBrowserConfigSchema.shape,
 };
 // The secrets provider (packages/core/src/secrets/config.ts) reads these in every service.
 const SECRETS_PROVIDER = ['VAULT_ROLE_ID', 'VAULT_SECRET_ID'];
@@ -193,19 +200,20 @@ describe('compose: each service mounts only the secrets it reads', () => {
     },
   );
 
-  it('tool-browser runs the browser alone: its broker and database URLs, no token, no workspace, no sandbox', () => {
+  it('tool-browser holds nothing but its broker password: no database URL, no token, no workspace', () => {
     const browser = compose.services['tool-browser'] ?? {};
-    expect([...(SERVICE_SECRETS['tool-browser'] ?? [])].sort()).toEqual(['amqp_url', 'database_url']);
-    expect(secretVolumes(browser)).toEqual([{ source: 'secrets-tool-browser', target: MOUNT, ro: true }]);
-    // Not the tools' workspace, not the shell sandbox's socket; anything else it reads is read-only.
-    const mounts = (browser.volumes ?? []).map(String);
-    expect(mounts.filter((v) => /tool-workspace|sandbox-socket/.test(v))).toEqual([]);
-    for (const v of mounts) expect(v, 'tool-browser mounts something writable').toMatch(/:ro$/);
-    expect(browser.command).toEqual(compose.services['tool-runner']?.command);
-    expect(browser.environment?.TOOLS_SERVED).toBe('browser');
-    expect(String(compose.services['tool-runner']?.environment?.TOOLS_SERVED).split(',')).not.toContain(
-      'browser',
-    );
+    expect(SERVICE_SECRETS['tool-browser']).toEqual(['amqp_url']);
+    // Its volumes: its own secrets, nothing else (no workspace, no sandbox socket, no workflows).
+    expect(browser.volumes).toEqual([`secrets-tool-browser:${MOUNT}:ro`]);
+    // No database credential in any form, and a configuration that could not take one.
+    const env = Object.keys(browser.environment ?? {});
+    expect(env.filter((k) => /DATABASE|PG|POSTGRES|REDIS|TOKEN/.test(k))).toEqual([]);
+    expect(reads('tool-browser').has('DATABASE_URL')).toBe(false);
+    expect(Object.keys(browser.depends_on ?? {})).not.toContain('postgres');
+    // It runs the renderer's entry point, not the tool-runner (which holds the database URL).
+    expect(browser.command).toEqual(['node', 'dist/tool-runner-browser.mjs']);
+    // The tool-runner takes every tool call and has its pages rendered there.
+    expect(compose.services['tool-runner']?.environment?.BROWSER_RENDER).toBe('remote');
   });
 });
 
@@ -323,6 +331,12 @@ describe('broker: each service is its own RabbitMQ user, limited to its own exch
       durable: true,
       arguments: workQueueArgs(topo),
     });
+    // As tool-browser binds it: reached through the render exchange only.
+    await guestCh.bindQueue(
+      toolQueueName(prefix, 'browser'),
+      names.rpcRender,
+      toolQueueName(prefix, 'browser'),
+    );
     // Catches anything published to the outbound exchange.
     await guestCh.assertQueue(`${prefix}.probe`, { durable: false, autoDelete: false });
     await guestCh.bindQueue(`${prefix}.probe`, names.outbound, '#');
@@ -423,6 +437,23 @@ describe('broker: each service is its own RabbitMQ user, limited to its own exch
       ],
       ['tool-runner', `consume ${browserQueue}`, (ch: Channel) => ch.consume(browserQueue, () => {})],
       [
+        'agent-worker',
+        'send a render request to tool-browser',
+        (ch: Channel) => ch.publish(names.rpcRender, browserQueue, Buffer.from('{}')),
+      ],
+      ['agent-worker', `consume ${browserQueue}`, (ch: Channel) => ch.consume(browserQueue, () => {})],
+      ['agent-worker', `delete ${browserQueue}`, (ch: Channel) => ch.deleteQueue(browserQueue)],
+      [
+        'agent-worker',
+        `bind ${browserQueue} to the requests exchange`,
+        (ch: Channel) => ch.bindQueue(browserQueue, names.rpcRequests, browserQueue),
+      ],
+      [
+        'scheduler',
+        'send a render request to tool-browser',
+        (ch: Channel) => ch.publish(names.rpcRender, browserQueue, Buffer.from('{}')),
+      ],
+      [
         'ingress-telegram',
         'publish an inbound message as Slack',
         (ch: Channel) => ch.publish(names.inbound, names.inboundKey(0, 'slack'), Buffer.from('{}')),
@@ -463,6 +494,11 @@ describe('broker: each service is its own RabbitMQ user, limited to its own exch
       expect(r.code, `${service} may ${what}: ${r.message}`).toBe(403);
       expect(r.message).toMatch(new RegExp(`ACCESS_REFUSED.*${user(service)}`));
     }
+    // The tool requests exchange is the agent-worker's to publish to, but it does not reach the
+    // renderer: a request keyed with the render queue's name goes nowhere.
+    expect(
+      await refusal('agent-worker', (ch) => ch.publish(names.rpcRequests, browserQueue, Buffer.from('{}'))),
+    ).toEqual({ code: 0, message: 'allowed' });
 
     expect([await queueFigures(tools), await queueFigures(browserQueue)]).toEqual(before);
     expect(await bindings()).toBe(bound);
@@ -483,14 +519,77 @@ describe('broker: each service is its own RabbitMQ user, limited to its own exch
   }, 120_000);
 
   it('lets each service do its own work as its own user: tool calls, replies, triggers, logs, parking', async () => {
-    // A browser call from the agent-worker reaches tool-browser on its own queue and is answered.
-    const worker = new Broker(brokerOpts('agent-worker', true), log);
+    // A page the tool-runner's browser tool asks for reaches tool-browser through the render
+    // exchange and is answered; the tool-runner's user can send it, the agent-worker's cannot.
+    const runner = new Broker(brokerOpts('tool-runner', false), log);
     const browserRunner = new Broker(brokerOpts('tool-browser', false), log);
-    brokers.push(worker, browserRunner);
-    await Promise.all([worker.start(), browserRunner.start()]);
-    const served: string[] = [];
-    const server = await serveTools(
+    brokers.push(runner, browserRunner);
+    await Promise.all([runner.start(), browserRunner.start()]);
+    const rendered: string[] = [];
+    const page: RenderAnswer = {
+      title: 'page',
+      url: 'https://example.org/',
+      status: 200,
+      text: 'hello',
+      truncated: false,
+      blocked: [],
+      blockedCount: 0,
+      screenshot: Buffer.from('png').toString('base64'),
+    };
+    const server = await serveRenders(
       browserRunner,
+      topo,
+      {
+        render: async (req) => {
+          rendered.push(req.url);
+          return page;
+        },
+        close: async () => {},
+      },
+      log,
+      { concurrency: 1 },
+    );
+    const renderer = new RemoteRenderer(runner, topo, log, {
+      maxTextBytes: 1024,
+      maxScreenshotBytes: 65_536,
+    });
+    await renderer.start();
+    const answer = await renderer.render(
+      { url: 'https://example.org', fullPage: false },
+      {
+        signal: new AbortController().signal,
+        deadline: Date.now() + 10_000,
+        caller: {
+          platform: 'web',
+          botId: 'web',
+          conversationId: 'c',
+          userId: 'u',
+          messageId: 'm',
+          traceId: 't',
+        },
+      },
+    );
+    expect(answer).toEqual(page);
+    expect(rendered).toEqual(['https://example.org']);
+    const forged = await refusal('agent-worker', (ch) =>
+      ch.publish(names.rpcRender, toolQueueName(prefix, 'browser'), Buffer.from('{}'), {
+        replyTo: 'x',
+        correlationId: 'forged',
+      }),
+    );
+    expect(forged.code, forged.message).toBe(403);
+    expect(forged.message).toMatch(new RegExp(`ACCESS_REFUSED.*${user('agent-worker')}`));
+    expect(rendered).toEqual(['https://example.org']);
+    await server.stop();
+    await renderer.close();
+
+    // Every tool call of the agent-worker, the browser's included, goes to the tool-runner.
+    const worker = new Broker(brokerOpts('agent-worker', true), log);
+    brokers.push(worker);
+    await worker.start();
+    const served: string[] = [];
+    const toolServer = await serveTools(
+      runner,
       topo,
       async (r) => {
         served.push(r.tool);
@@ -505,7 +604,7 @@ describe('broker: each service is its own RabbitMQ user, limited to its own exch
         };
       },
       log,
-      { concurrency: 1, queue: toolQueueName(prefix, 'browser') },
+      { concurrency: 1 },
     );
     const client = new ToolRpcClient(worker, topo, log);
     await client.start();
@@ -527,7 +626,7 @@ describe('broker: each service is its own RabbitMQ user, limited to its own exch
     });
     expect(result).toMatchObject({ ok: true, output: 'page' });
     expect(served).toEqual(['browser']);
-    await server.stop();
+    await toolServer.stop();
     await client.close();
 
     // What the connectors, ingress-web, the scheduler and the console declare, bind and consume.

@@ -58,6 +58,7 @@ export async function deleteBrokerPrefix(
     'parking',
     'rpc.requests',
     'rpc.replies',
+    'rpc.render',
   ]) {
     await ch.deleteExchange(`${prefix}.${x}`).catch(() => {});
   }

@@ -106,7 +106,7 @@ describe('infra/vault/init.sh', () => {
 });
 
 describe('infra/vault/approle-setup.sh and policies', () => {
-  // tool-browser: the tool-runner serving the browser alone, a compose service of its own.
+  // tool-browser: the tool-runner's page renderer, a compose service of its own.
   const services = [
     ...readdirSync(join(ROOT, 'services')).filter((s) => s !== 'init-secrets'),
     'tool-browser',

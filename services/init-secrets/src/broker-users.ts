@@ -41,6 +41,8 @@ const PARKING = 'parking';
 // The tool and skill RPC's exchanges (packages/core/src/broker/rpc.ts, rpcExchanges).
 const REQUESTS = 'rpc.requests';
 const REPLIES = 'rpc.replies';
+// Render requests to the browser (tool-browser): only the tool-runner may publish them.
+const RENDER = 'rpc.render';
 
 // NOTE: a connector publishes to outbound too: its own notices (pairing, refused attachments).
 const connector = (platform: string): Role => ({
@@ -69,17 +71,18 @@ export const BROKER_ROLES: Readonly<Record<string, Role>> = {
       LOGS,
       REQUESTS,
       REPLIES,
+      RENDER,
       'agent.in.*',
       'retry.*',
       'tools',
-      'tools.*',
+      'tools.reply.*',
       'skills',
       'skills.*',
     ],
-    // Tool calls out (requests), skill runs answered (replies).
+    // Tool calls out (requests), skill runs answered (replies); never a render request (RENDER).
     publish: ['outbound', 'retry', 'requeue', PARKING, 'unrouted', LOGS, REQUESTS, REPLIES],
     bindFrom: ['inbound', 'outbound', 'unrouted', 'retry', 'requeue', PARKING, REQUESTS, REPLIES],
-    queues: ['agent.in.*', 'retry.*', 'unrouted', PARKING, 'tools', 'tools.*', 'skills', 'skills.*'],
+    queues: ['agent.in.*', 'retry.*', 'unrouted', PARKING, 'tools', 'tools.reply.*', 'skills', 'skills.*'],
   },
   'ingress-web': {
     configure: [LOGS, 'outbound.ingress-web.*'],
@@ -99,23 +102,25 @@ export const BROKER_ROLES: Readonly<Record<string, Role>> = {
   'ingress-dingtalk': connector('dingtalk'),
   // Workflows: message triggers read a copy of the inbound traffic; steps call tools and skills.
   scheduler: {
-    configure: [LOGS, 'scheduler.messages', 'tools', 'tools.*', 'skills', 'skills.*'],
+    configure: [LOGS, 'scheduler.messages', 'tools', 'tools.reply.*', 'skills', 'skills.*'],
     publish: ['inbound', 'outbound', 'retry', PARKING, LOGS, REQUESTS],
     bindFrom: ['inbound', 'requeue', REQUESTS, REPLIES],
-    queues: ['scheduler.messages', 'tools', 'tools.*', 'skills', 'skills.*'],
+    queues: ['scheduler.messages', 'tools', 'tools.reply.*', 'skills', 'skills.*'],
   },
   // Serves `<prefix>.tools`; send_message publishes replies; answers go to the caller's reply queue.
+  // Its browser tool asks tool-browser to render (RENDER) and reads the answers on its reply queue.
   'tool-runner': {
-    configure: [LOGS, 'tools'],
-    publish: ['outbound', 'retry', PARKING, LOGS, REPLIES],
-    bindFrom: ['requeue', REQUESTS],
-    queues: ['tools'],
+    configure: [LOGS, 'tools', 'tools.browser.reply.*'],
+    publish: ['outbound', 'retry', PARKING, LOGS, REPLIES, RENDER],
+    bindFrom: ['requeue', REQUESTS, REPLIES],
+    queues: ['tools', 'tools.browser.reply.*'],
   },
-  // The browser alone, on `<prefix>.tools.browser`: it reaches nothing but its queue and the answers.
+  // Renders pages for the tool-runner, on `<prefix>.tools.browser`, which only RENDER reaches: it
+  // reaches nothing but its queue and the answers.
   'tool-browser': {
     configure: [LOGS, 'tools.browser'],
     publish: [PARKING, LOGS, REPLIES],
-    bindFrom: ['requeue', REQUESTS],
+    bindFrom: ['requeue', RENDER],
     queues: ['tools.browser'],
   },
   // The console: the live log tail (a server-named queue on the log exchange), parked messages
@@ -249,6 +254,7 @@ export function brokerDefinitions(o: DefinitionsOptions): Record<string, unknown
       exchange('logs', 'topic'),
       exchange(REQUESTS, 'direct'),
       exchange(REPLIES, 'direct'),
+      exchange(RENDER, 'direct'),
     ],
   };
 }

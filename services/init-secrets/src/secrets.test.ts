@@ -276,7 +276,7 @@ describe('per-service secrets and broker users', () => {
     expect((await readdir(web)).sort()).toEqual(['amqp_url', 'api_token', 'database_url', 'vault']);
     expect(await read('vault/ingress-web/vault_secret_id', web)).toBe('secret-1');
     expect((await stat(join(web, 'api_token'))).ino).toBe(tokenBefore.ino);
-    expect((await readdir(join(services, 'tool-browser'))).sort()).toEqual(['amqp_url', 'database_url']);
+    expect((await readdir(join(services, 'tool-browser'))).sort()).toEqual(['amqp_url']);
   });
 
   it('writes definitions RabbitMQ loads at boot: one user per service, hashed, with its permissions', async () => {

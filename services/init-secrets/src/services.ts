@@ -23,9 +23,9 @@ export const SERVICE_SECRETS: Readonly<Record<string, readonly string[]>> = {
   'ingress-wecom': ['amqp_url', 'database_url'],
   scheduler: ['amqp_url', 'database_url', 'redis_url', 'workflow_token'],
   'tool-runner': ['amqp_url', 'database_url'],
-  // Chromium renders untrusted pages here: its broker URL, and the database URL its runner needs
-  // to re-check each call's grant and store the screenshot; no token, no other password.
-  'tool-browser': ['amqp_url', 'database_url'],
+  // Chromium renders untrusted pages here: its broker URL and nothing else. The tool-runner checks
+  // the grant and stores the screenshot; tool-browser only renders (docs/threat-model/compose.md).
+  'tool-browser': ['amqp_url'],
   postgres: ['postgres_password'],
   'postgres-exporter': ['postgres_password'],
   redis: ['redis_password'],

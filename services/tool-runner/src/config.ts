@@ -1,6 +1,7 @@
 import { builtinToolNames, commonConfigShape, loadConfig } from '@switchboard/core';
 import { parseEgressAllowlist } from '@switchboard/egress';
 import { z } from 'zod';
+import { browserConfigShape } from './browser/config.ts';
 import { shellConfigShape } from './sandbox/config.ts';
 import { channelsSchema } from './tools/send-message.ts';
 
@@ -35,28 +36,6 @@ export const toolRunnerConfigShape = {
       }
       return new Set(names);
     }),
-  /**
-   * Tools this process takes calls for; the rest belong to another runner. The browser's calls
-   * have a queue of their own (`<prefix>.tools.browser`), so compose runs it in tool-browser, a
-   * container without the runner's workspace, shell sandbox or tokens; the others share
-   * `<prefix>.tools`. A served tool that TOOLS_ENABLED leaves out is answered as disabled.
-   */
-  TOOLS_SERVED: z
-    .string()
-    .default(builtinToolNames.join(','))
-    .transform((s, ctx) => {
-      const names = csv(s);
-      const unknown = names.filter((n) => !(builtinToolNames as readonly string[]).includes(n));
-      if (unknown.length > 0 || names.length === 0) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `${names.length === 0 ? 'names no tool' : `unknown tool(s) ${unknown.join(', ')}`}; built-in tools: ${builtinToolNames.join(', ')}`,
-        });
-        return z.NEVER;
-      }
-      return new Set(names);
-    }),
-
   /**
    * Built-in tools of the default route (no routing rule matched), comma-separated: the same
    * value as the agent-workers' DEFAULT_PROFILE_TOOLS. The runner grants the default route only
@@ -127,10 +106,13 @@ export const toolRunnerConfigShape = {
   FILES_SEARCH_MAX_FILE_BYTES: z.coerce.number().int().min(1024).max(67_108_864).default(1_048_576),
   FILES_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
 
-  BROWSER_EXECUTABLE: z.string().default('/usr/bin/chromium'),
-  BROWSER_TIMEOUT_MS: z.coerce.number().int().min(1_000).max(600_000).default(45_000),
-  /** Page text returned to the model. */
-  BROWSER_MAX_TEXT_BYTES: z.coerce.number().int().min(1024).max(1_048_576).default(32_768),
+  ...browserConfigShape,
+  /**
+   * Where pages are rendered. `local`: Chromium in this process (process mode). `remote`: by
+   * tool-browser over the broker (compose), so Chromium never runs beside the database URL; this
+   * runner still checks the grant and stores the screenshot.
+   */
+  BROWSER_RENDER: z.enum(['local', 'remote']).default('local'),
 
   /**
    * Channels send_message may post to, as JSON: `{"ops-alerts": {"platform": "slack", "botId":

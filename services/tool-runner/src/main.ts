@@ -15,10 +15,12 @@ import {
   runMain,
   serveTools,
   startLogShipper,
-  toolQueuesFor,
 } from '@switchboard/core';
 import { EgressPolicy } from '@switchboard/egress';
 import { ToolAttachmentStore } from './attachments.ts';
+import type { Renderer } from './browser/protocol.ts';
+import { RemoteRenderer } from './browser/remote.ts';
+import { BrowserRenderer } from './browser/renderer.ts';
 import { loadToolRunnerConfig } from './config.ts';
 import { ToolDispatcher } from './dispatcher.ts';
 import { GrantResolver } from './grants/resolver.ts';
@@ -42,8 +44,7 @@ runMain('tool-runner', async () => {
   const log = createLogger('tool-runner', cfg.LOG_LEVEL);
   // Every line also to the broker's log exchange, for the console's live tail (stdout stays the record).
   const shipper = startLogShipper(cfg, 'tool-runner', registry);
-  // Only what this process serves runs here (TOOLS_SERVED); the rest is another runner's.
-  const enabled = new Set([...cfg.TOOLS_ENABLED].filter((t) => cfg.TOOLS_SERVED.has(t)));
+  const enabled = cfg.TOOLS_ENABLED;
 
   const workspace = await Workspace.open(cfg.WORKSPACE_DIR);
   const pool = createPool(cfg.DATABASE_URL, log, { max: cfg.DB_POOL_SIZE, applicationName: runnerId });
@@ -59,7 +60,9 @@ runMain('tool-runner', async () => {
   const socketPath = shell.socketPath;
   const policy = new EgressPolicy(cfg.EGRESS_ALLOWLIST);
   const proxy = new EgressProxy(policy, log);
-  if (enabled.has('browser')) await proxy.start();
+  // Chromium runs here only when pages are rendered locally (process mode).
+  const renderLocally = enabled.has('browser') && cfg.BROWSER_RENDER === 'local';
+  if (renderLocally) await proxy.start();
   const agent = createGuardedAgent(policy, { connectTimeoutMs: Math.min(10_000, cfg.HTTP_FETCH_TIMEOUT_MS) });
   const attachments = new ToolAttachmentStore(pool);
   // Grants come from the routing and workflow tables, never from a request; cached until they change.
@@ -83,17 +86,24 @@ runMain('tool-runner', async () => {
     onLost: () => grants.invalidate(),
   });
   await grantListener.start();
-  const browser = new BrowserTool(
-    {
-      executablePath: cfg.BROWSER_EXECUTABLE,
-      timeoutMs: cfg.BROWSER_TIMEOUT_MS,
-      maxTextBytes: cfg.BROWSER_MAX_TEXT_BYTES,
-    },
-    policy,
-    proxy,
-    attachments,
-    log,
-  );
+  const renderLimits = {
+    maxTextBytes: cfg.BROWSER_MAX_TEXT_BYTES,
+    maxScreenshotBytes: cfg.BROWSER_MAX_SCREENSHOT_BYTES,
+  };
+  let renderer: Renderer;
+  if (cfg.BROWSER_RENDER === 'remote') {
+    const remote = new RemoteRenderer(broker, topology, log, renderLimits);
+    if (enabled.has('browser')) await remote.start();
+    renderer = remote;
+  } else {
+    renderer = new BrowserRenderer(
+      { executablePath: cfg.BROWSER_EXECUTABLE, timeoutMs: cfg.BROWSER_TIMEOUT_MS, ...renderLimits },
+      policy,
+      proxy,
+      log,
+    );
+  }
+  const browser = new BrowserTool(renderer, attachments);
   const dispatcher = new ToolDispatcher(
     [
       new ShellTool({
@@ -133,16 +143,10 @@ runMain('tool-runner', async () => {
     { enabled, grants, workspace, log, metrics: toolRunnerMetrics(registry) },
   );
 
-  const servers = await Promise.all(
-    toolQueuesFor(cfg.BROKER_PREFIX, cfg.TOOLS_SERVED).map((queue) =>
-      serveTools(broker, topology, dispatcher.handle, log, {
-        queue,
-        concurrency: cfg.TOOL_CONCURRENCY,
-        drainTimeoutMs: Math.floor(cfg.SHUTDOWN_TIMEOUT_MS * 0.7),
-      }),
-    ),
-  );
-  const server = { stop: async () => void (await Promise.all(servers.map((s) => s.stop()))) };
+  const server = await serveTools(broker, topology, dispatcher.handle, log, {
+    concurrency: cfg.TOOL_CONCURRENCY,
+    drainTimeoutMs: Math.floor(cfg.SHUTDOWN_TIMEOUT_MS * 0.7),
+  });
   const http = createServiceHttp({
     log,
     registry,

@@ -17,15 +17,12 @@ import type { Broker, ConsumerHandle, Delivery } from './broker.ts';
 import { Headers, type TopologyOptions, workQueueArgs } from './topology.ts';
 
 /**
- * Tools with a work queue of their own, `<prefix>.tools.<tool>`, so they can run in a container
- * apart: Chromium renders untrusted pages, and its container (tool-browser) holds none of the
- * tool-runner's secrets, workspace or shell sandbox (docs/threat-model/compose.md).
+ * The work queue of every tool call, `<prefix>.tools` (the tool-runner's). `<prefix>.tools.browser`
+ * is the browser's renderer (tool-browser): the tool-runner's browser tool calls it, nobody else
+ * (docs/threat-model/compose.md).
  */
-export const ISOLATED_TOOLS: readonly string[] = ['browser'];
-
-/** The work queue a tool's calls go to: its own for an isolated tool, else `<prefix>.tools`. */
-export function toolQueueName(prefix: string, tool?: string): string {
-  return tool !== undefined && ISOLATED_TOOLS.includes(tool) ? `${prefix}.tools.${tool}` : `${prefix}.tools`;
+export function toolQueueName(prefix: string, backend?: 'browser'): string {
+  return backend === undefined ? `${prefix}.tools` : `${prefix}.tools.${backend}`;
 }
 
 /**
@@ -33,15 +30,16 @@ export function toolQueueName(prefix: string, tool?: string): string {
  * never go through the nameless default exchange: publishing there reaches any queue by name, the
  * agents' included, so a broker user allowed it could forge inbound messages. Here a queue is
  * reachable only once bound, and each service's broker user may publish only on its side: callers
- * to requests, runners to replies (services/init-secrets/src/broker-users.ts).
+ * to requests, runners to replies (services/init-secrets/src/broker-users.ts). Render requests to
+ * the browser have an exchange of their own, `render`, so that only the tool-runner's user may
+ * publish them: a direct exchange's routing keys are not permission-checked.
  */
-export function rpcExchanges(prefix: string): { requests: string; replies: string } {
-  return { requests: `${prefix}.rpc.requests`, replies: `${prefix}.rpc.replies` };
-}
-
-/** The queues a runner serving these tools consumes. */
-export function toolQueuesFor(prefix: string, tools: Iterable<string>): string[] {
-  return [...new Set([...tools].map((t) => toolQueueName(prefix, t)))].sort();
+export function rpcExchanges(prefix: string): { requests: string; replies: string; render: string } {
+  return {
+    requests: `${prefix}.rpc.requests`,
+    replies: `${prefix}.rpc.replies`,
+    render: `${prefix}.rpc.render`,
+  };
 }
 
 /** Absolute deadline of a tool request (epoch ms), so time spent queued counts against the budget. */
@@ -51,6 +49,7 @@ async function declareToolQueue(
   ch: Channel,
   topo: TopologyOptions,
   queue = toolQueueName(topo.prefix),
+  requests = rpcExchanges(topo.prefix).requests,
 ): Promise<void> {
   await ch.assertQueue(queue, { durable: true, arguments: workQueueArgs(topo) });
   // Parked requests can be replayed through the requeue exchange like any other work. Checked, not
@@ -58,7 +57,7 @@ async function declareToolQueue(
   // has (a runner's broker user may not delete or redefine a shared exchange).
   await ch.checkExchange(`${topo.prefix}.requeue`);
   await ch.bindQueue(queue, `${topo.prefix}.requeue`, queue);
-  await ch.bindQueue(queue, rpcExchanges(topo.prefix).requests, queue);
+  await ch.bindQueue(queue, requests, queue);
 }
 
 /** A result the caller builds itself: the request never produced one (timeout, broker down). */
@@ -86,6 +85,13 @@ export interface ToolRpcClientOptions {
    * same protocol (the agent-worker's skill runs on `<prefix>.skills`) pass theirs.
    */
   queue?: string;
+  /** The exchange requests are published to; default `<prefix>.rpc.requests` (see rpcExchanges). */
+  exchange?: string;
+  /**
+   * false: the work queue is not declared here; a caller whose broker user may only publish to it
+   * (the tool-runner calling tool-browser) leaves that to the server.
+   */
+  declareQueue?: boolean;
 }
 
 interface Pending {
@@ -101,9 +107,10 @@ interface Pending {
 export class ToolRpcClient implements ToolInvoker {
   /** Exclusive and auto-deleted: replies to a process that is gone have nowhere to pile up. */
   readonly replyQueue: string;
-  /** The shared queue (or the fixed one); isolated tools' calls go to their own (toolQueueName). */
+  /** The work queue every call goes to. */
   readonly queue: string;
-  private readonly fixedQueue: string | undefined;
+  private readonly exchange: string;
+  private readonly declareQueue: boolean;
   private readonly pending = new Map<string, Pending>();
   private handle: ConsumerHandle | undefined;
   private readonly graceMs: number;
@@ -115,26 +122,19 @@ export class ToolRpcClient implements ToolInvoker {
     o: ToolRpcClientOptions = {},
   ) {
     this.graceMs = o.replyGraceMs ?? 1_000;
-    this.fixedQueue = o.queue;
     this.queue = o.queue ?? toolQueueName(topo.prefix);
+    this.exchange = o.exchange ?? rpcExchanges(topo.prefix).requests;
+    this.declareQueue = o.declareQueue ?? true;
     this.replyQueue = `${this.queue}.reply.${randomUUID()}`;
   }
 
-  /** Where a call goes: the fixed queue (skill runs), else the tool's own queue or the shared one. */
-  private queueOf(tool: string): string {
-    return this.fixedQueue ?? toolQueueName(this.topo.prefix, tool);
-  }
-
   async start(): Promise<void> {
-    const { replyQueue, topo } = this;
-    // Declared here too, so calls made before a runner started wait in their queue.
-    const queues = this.fixedQueue
-      ? [this.fixedQueue]
-      : [toolQueueName(topo.prefix), ...ISOLATED_TOOLS.map((t) => toolQueueName(topo.prefix, t))];
+    const { replyQueue, topo, queue, exchange, declareQueue } = this;
     // Through addSetup, so the queues are declared again after a reconnect, before the consumer
     // is re-registered; an exclusive queue dies with the connection that declared it.
     await this.broker.addSetup(async (ch: Channel) => {
-      for (const queue of queues) await declareToolQueue(ch, topo, queue);
+      // Declared here too, so calls made before a runner started wait in their queue.
+      if (declareQueue) await declareToolQueue(ch, topo, queue, exchange);
       await ch.assertQueue(replyQueue, {
         exclusive: true,
         autoDelete: true,
@@ -168,21 +168,16 @@ export class ToolRpcClient implements ToolInvoker {
       this.pending.set(request.id, { resolve, timer });
     });
     try {
-      await this.broker.publish(
-        rpcExchanges(this.topo.prefix).requests,
-        this.queueOf(request.tool),
-        request,
-        {
-          messageId: request.id,
-          traceId: request.caller.traceId,
-          correlationId: request.id,
-          replyTo: this.replyQueue,
-          headers: { [TOOL_DEADLINE_HEADER]: deadline },
-          // Not run after the caller gave up: the broker drops (quorum: parks) what waited too long.
-          expiration: request.timeoutMs,
-          timeoutMs: Math.min(request.timeoutMs, 15_000),
-        },
-      );
+      await this.broker.publish(this.exchange, this.queue, request, {
+        messageId: request.id,
+        traceId: request.caller.traceId,
+        correlationId: request.id,
+        replyTo: this.replyQueue,
+        headers: { [TOOL_DEADLINE_HEADER]: deadline },
+        // Not run after the caller gave up: the broker drops (quorum: parks) what waited too long.
+        expiration: request.timeoutMs,
+        timeoutMs: Math.min(request.timeoutMs, 15_000),
+      });
     } catch (err) {
       this.settle(
         request.id,
@@ -265,6 +260,8 @@ export interface ToolServerOptions {
   drainTimeoutMs?: number;
   /** The work queue to serve; default `<prefix>.tools` (see ToolRpcClientOptions.queue). */
   queue?: string;
+  /** The exchange its requests come through; default `<prefix>.rpc.requests`. */
+  exchange?: string;
 }
 
 export interface ToolServer {
@@ -288,7 +285,8 @@ export async function serveTools(
   o: ToolServerOptions,
 ): Promise<ToolServer> {
   const queue = o.queue ?? toolQueueName(topo.prefix);
-  await broker.addSetup((ch: Channel) => declareToolQueue(ch, topo, queue));
+  const exchange = o.exchange ?? rpcExchanges(topo.prefix).requests;
+  await broker.addSetup((ch: Channel) => declareToolQueue(ch, topo, queue, exchange));
   const running = new Set<Promise<void>>();
 
   const onDelivery = async (d: Delivery): Promise<void> => {

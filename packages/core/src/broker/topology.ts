@@ -33,6 +33,7 @@ export function topologyNames(prefix: string, partitions: number) {
     parking: `${prefix}.parking`,
     rpcRequests: `${prefix}.rpc.requests`,
     rpcReplies: `${prefix}.rpc.replies`,
+    rpcRender: `${prefix}.rpc.render`,
     retryQueue: (tier: number) => `${prefix}.retry.${tier}`,
     agentQueue: (partition: number) => `${prefix}.agent.in.${partition}`,
     agentQueues: Array.from({ length: partitions }, (_, p) => `${prefix}.agent.in.${p}`),
@@ -76,6 +77,7 @@ export async function declareTopology(ch: Channel, opts: TopologyOptions): Promi
   // The tool and skill RPC's (rpc.ts): queues are reached through these, never by name.
   await ch.assertExchange(n.rpcRequests, 'direct', { durable: true });
   await ch.assertExchange(n.rpcReplies, 'direct', { durable: true });
+  await ch.assertExchange(n.rpcRender, 'direct', { durable: true });
 
   await ch.assertQueue(n.unrouted, { durable: true, arguments: { 'x-queue-type': opts.queueType } });
   await ch.bindQueue(n.unrouted, n.unrouted, '');
@@ -119,6 +121,7 @@ export async function checkExchanges(ch: Channel, prefix: string): Promise<void>
     'parking',
     'rpc.requests',
     'rpc.replies',
+    'rpc.render',
   ]) {
     await ch.checkExchange(`${prefix}.${x}`);
   }
