@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { PairingStore } from '@switchboard/connector';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PairingStore } from '../../packages/connector/src/pairing-store.ts';
 import type { FakeLlm } from '../fakes/llm/server.ts';
 import { numericId, TelegramUpdates } from '../fakes/telegram/harness.ts';
 import { type FakeTelegram, startFakeTelegram } from '../fakes/telegram/server.ts';

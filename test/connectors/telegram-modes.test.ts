@@ -1,7 +1,7 @@
+import { PairingStore } from '@switchboard/connector';
 import amqplib from 'amqplib';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PairingStore } from '../../packages/connector/src/pairing-store.ts';
 import { spawnService } from '../../scripts/lib/spawn-service.ts';
 import type { FakeLlm } from '../fakes/llm/server.ts';
 import { numericId, TelegramUpdates } from '../fakes/telegram/harness.ts';

@@ -1,8 +1,8 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { PairingStore } from '@switchboard/connector';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PairingStore } from '../../packages/connector/src/pairing-store.ts';
 import { waitFor } from '../support/infra.ts';
 import { ConsoleTestbed, screenshotDir } from './harness.ts';
 

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { AdminTokenStore } from '@switchboard/core';
+import { RoutingStore } from '@switchboard/routing';
 import { SignJWT } from 'jose';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RoutingStore } from '../../services/agent-worker/src/routing/store.ts';
 import { type FakeLlm, startFakeLlm } from '../fakes/llm/server.ts';
 import { waitFor } from '../support/infra.ts';
 import { TestStack } from '../support/stack.ts';

@@ -9,9 +9,9 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { createLogger } from '@switchboard/core';
 import { createGuardedAgent, EgressPolicy } from '@switchboard/egress';
+import { httpFetchArgs } from '@switchboard/tools';
 import type { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpFetchArgs } from '../../services/tool-runner/src/args.ts';
 import type { ToolRunContext } from '../../services/tool-runner/src/tool.ts';
 import { HttpFetchTool } from '../../services/tool-runner/src/tools/http-fetch.ts';
 import { startSite } from '../tools/harness.ts';

@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import { PairingStore } from '@switchboard/connector';
+import { RoutingError, RoutingErrorCode, RoutingStore } from '@switchboard/routing';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PairingStore } from '../../packages/connector/src/pairing-store.ts';
 import { STRANGER_DETAILS_REPLY } from '../../services/agent-worker/src/agent/agent.ts';
-import { RoutingError, RoutingErrorCode } from '../../services/agent-worker/src/routing/errors.ts';
-import { RoutingStore } from '../../services/agent-worker/src/routing/store.ts';
 import type { FakeLlm } from '../fakes/llm/server.ts';
 import { numericId, TelegramUpdates } from '../fakes/telegram/harness.ts';
 import { type FakeTelegram, startFakeTelegram } from '../fakes/telegram/server.ts';

@@ -2,10 +2,10 @@ import { mkdir, mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { outboundEnvelopeSchema } from '@switchboard/core';
+import { builtinToolSpecs } from '@switchboard/tools';
 import amqplib from 'amqplib';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { builtinToolSpecs } from '../../services/tool-runner/src/specs.ts';
 import { AMQP_URL, waitFor } from '../support/infra.ts';
 import {
   childrenOf,

@@ -1,8 +1,8 @@
 import { commonConfigShape, loadConfig } from '@switchboard/core';
+import { parseModelChain } from '@switchboard/models';
 import { z } from 'zod';
 import { knowledgeConfigShape } from './knowledge/config.ts';
 import { limitsConfigShape } from './limits/config.ts';
-import { parseModelChain } from './models/chain-spec.ts';
 import { routingConfigShape } from './routing/config.ts';
 import { skillsConfigShape } from './skills/config.ts';
 import { toolLoopConfigShape } from './tools/config.ts';

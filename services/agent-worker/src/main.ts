@@ -19,7 +19,7 @@ import {
   type ToolCaller,
   ToolRpcClient,
 } from '@switchboard/core';
-import { builtinToolSpecs } from '../../tool-runner/src/specs.ts';
+import { builtinToolSpecs } from '@switchboard/tools';
 import { Agent } from './agent/agent.ts';
 import { ChainFactory } from './agent/chains.ts';
 import { ConversationSettings } from './agent/conversation-settings.ts';

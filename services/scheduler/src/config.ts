@@ -1,7 +1,7 @@
 import { builtinToolNames, commonConfigShape, loadConfig } from '@switchboard/core';
 import { parseEgressAllowlist } from '@switchboard/egress';
+import { parseModelChain } from '@switchboard/models';
 import { z } from 'zod';
-import { parseModelChain } from '../../agent-worker/src/models/chain-spec.ts';
 
 const ms = (min: number, max: number, def: number) => z.coerce.number().int().min(min).max(max).default(def);
 

@@ -18,6 +18,7 @@ import {
   ToolRpcClient,
 } from '@switchboard/core';
 import { createGuardedAgent, EgressPolicy } from '@switchboard/egress';
+import { WorkflowStore } from '@switchboard/workflows';
 import { buildModels, ModelChain } from '../../agent-worker/src/models/chain.ts';
 import { watchFolder } from '../../agent-worker/src/skills/folder-watch.ts';
 import { SkillRpcClient } from '../../agent-worker/src/skills/rpc.ts';
@@ -27,7 +28,6 @@ import { WorkflowRunner } from './run/executor.ts';
 import { createReloader } from './run/reloader.ts';
 import { WorkflowQueue } from './run/workflow-queue.ts';
 import { RunStore } from './store/run-store.ts';
-import { WorkflowStore } from './store/workflow-store.ts';
 import { registerWorkflowRoutes, workflowAuthenticator } from './triggers/http-routes.ts';
 import { MessageTrigger } from './triggers/message-trigger.ts';
 import { RunRequests } from './triggers/run-requests.ts';

@@ -1,12 +1,11 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { auditedChange, type Pool, platformSchema } from '@switchboard/core';
+import { RoutingStore } from '@switchboard/routing';
+import { describeIssues, skillFormat, yamlSkillSchema } from '@switchboard/skills';
 import type { FastifyInstance } from 'fastify';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { RoutingStore } from '../../../agent-worker/src/routing/store.ts';
-import { skillFormat } from '../../../agent-worker/src/skills/load-skill.ts';
-import { describeIssues, yamlSkillSchema } from '../../../agent-worker/src/skills/schema.ts';
 import { actor, needs } from '../auth/auth.ts';
 import { badRequest, parseInput } from '../errors.ts';
 

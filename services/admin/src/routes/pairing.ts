@@ -1,7 +1,7 @@
+import { PairingStore } from '@switchboard/connector';
 import { auditedChange, type Pool } from '@switchboard/core';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { PairingStore } from '../../../../packages/connector/src/pairing-store.ts';
 import { actor, needs } from '../auth/auth.ts';
 import { notFound, parseInput } from '../errors.ts';
 

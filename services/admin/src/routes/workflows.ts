@@ -6,11 +6,10 @@ import {
   errorMessage,
   type Pool,
 } from '@switchboard/core';
+import { parseWorkflow, WorkflowStore } from '@switchboard/workflows';
 import type { FastifyInstance } from 'fastify';
 import { request } from 'undici';
 import { z } from 'zod';
-import { WorkflowStore } from '../../../scheduler/src/store/workflow-store.ts';
-import { parseWorkflow } from '../../../scheduler/src/workflow/parse.ts';
 import { actor, needs } from '../auth/auth.ts';
 import { badRequest, parseInput } from '../errors.ts';
 

@@ -9,14 +9,14 @@ import {
   type OutboundEnvelope,
   type ToolCaller,
 } from '@switchboard/core';
+import type { ModelSpec } from '@switchboard/models';
+import { isStranger } from '@switchboard/routing';
 import type { KnowledgeBase } from '../knowledge/knowledge-base.ts';
 import { citedSources, promptContext } from '../knowledge/prompt-context.ts';
 import { ResponseCache } from '../limits/response-cache.ts';
 import type { TokenUsage } from '../limits/token-usage.ts';
 import { usageUserId } from '../limits/token-usage.ts';
-import type { ModelSpec } from '../models/chain-spec.ts';
 import type { ChatMessage } from '../models/provider.ts';
-import { isStranger } from '../routing/identity.ts';
 import type { AgentProfile } from '../routing/profile.ts';
 import type { RouteDecision, Router } from '../routing/router.ts';
 import type { SkillRegistry } from '../skills/registry.ts';

@@ -1,8 +1,8 @@
 import type { Logger } from '@switchboard/core';
+import type { ModelSpec } from '@switchboard/models';
 import { limitedModel } from '../limits/limited-model.ts';
 import type { ModelLimiter } from '../limits/model-limiter.ts';
 import { buildModels, ModelChain, type ModelChainHooks } from '../models/chain.ts';
-import type { ModelSpec } from '../models/chain-spec.ts';
 import { formatModelChain } from '../routing/profile.ts';
 
 export interface ChainFactoryOptions {

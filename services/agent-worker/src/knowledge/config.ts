@@ -1,5 +1,5 @@
+import { parseModelChain } from '@switchboard/models';
 import { z } from 'zod';
-import { parseModelChain } from '../models/chain-spec.ts';
 import { envFlag } from '../skills/config.ts';
 
 /** Knowledge-base settings; merged into the worker's config. */

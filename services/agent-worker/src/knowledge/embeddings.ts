@@ -1,7 +1,7 @@
 import { ErrorCodes, SwitchboardError } from '@switchboard/core';
+import { parseModelChain } from '@switchboard/models';
 import { Ollama } from 'ollama';
 import OpenAI from 'openai';
-import { parseModelChain } from '../models/chain-spec.ts';
 import { bufferedFetch } from '../models/http-fetch.ts';
 
 /** Turns texts into vectors through a model provider's embedding API. */

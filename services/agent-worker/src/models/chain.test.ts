@@ -1,9 +1,9 @@
+import { createLogger, ErrorCodes, SwitchboardError } from '@switchboard/core';
+import { parseModelChain } from '@switchboard/models';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createLogger, ErrorCodes, SwitchboardError } from '../../../../packages/core/src/index.ts';
 import { type FakeLlm, startFakeLlm } from '../../../../test/fakes/llm/server.ts';
 import { loadWorkerConfig } from '../config.ts';
 import { buildModels, ModelChain } from './chain.ts';
-import { parseModelChain } from './chain-spec.ts';
 import type { ChatMessage } from './provider.ts';
 
 const log = createLogger('chain-test', 'error');

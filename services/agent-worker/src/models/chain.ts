@@ -1,6 +1,6 @@
 import { ErrorCodes, type Logger, SwitchboardError } from '@switchboard/core';
+import type { ModelSpec } from '@switchboard/models';
 import pRetry, { AbortError } from 'p-retry';
-import type { ModelSpec } from './chain-spec.ts';
 import { OllamaModel } from './ollama.ts';
 import { OpenAiModel } from './openai.ts';
 import {

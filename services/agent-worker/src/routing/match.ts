@@ -1,6 +1,6 @@
 import type { InboundEnvelope } from '@switchboard/core';
-import { channelMatches, parseQualifiedId, type QualifiedId, userMatches } from './identity.ts';
-import type { RuleMatch, RuleTarget } from './schema.ts';
+import type { RuleMatch, RuleTarget } from '@switchboard/routing';
+import { channelMatches, parseQualifiedId, type QualifiedId, userMatches } from '@switchboard/routing';
 
 /** A validated, enabled rule ready to be tried, its pattern compiled. */
 export interface CompiledRule {

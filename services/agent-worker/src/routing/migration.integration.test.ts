@@ -2,10 +2,10 @@ import { copyFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createPool, migrate, migrationsDir, type Pool } from '@switchboard/core';
+import { parseModelChain } from '@switchboard/models';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { capturedLogger } from '../../../../test/support/captured-logger.ts';
 import { createTestDatabase, waitFor } from '../../../../test/support/infra.ts';
-import { parseModelChain } from '../models/chain-spec.ts';
 import { type RouteDecision, Router } from './router.ts';
 
 const MIGRATION = '010_routing_platform_ids.sql';

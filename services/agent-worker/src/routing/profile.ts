@@ -1,6 +1,6 @@
 import type { BuiltinToolName } from '@switchboard/core';
-import { type ModelSpec, parseModelChain } from '../models/chain-spec.ts';
-import { DEFAULT_PROFILE, type StoredProfile } from './schema.ts';
+import { type ModelSpec, parseModelChain } from '@switchboard/models';
+import { DEFAULT_PROFILE, type StoredProfile } from '@switchboard/routing';
 
 /** Everything a turn needs to know about the agent that answers it; no field left to fall back. */
 export interface AgentProfile {

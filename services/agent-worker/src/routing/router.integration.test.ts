@@ -1,12 +1,12 @@
 import { createPool, type InboundEnvelope, migrate, type Pool } from '@switchboard/core';
+import { parseModelChain } from '@switchboard/models';
+import type { RoutingStore } from '@switchboard/routing';
+import { RoutingError, RoutingErrorCode } from '@switchboard/routing';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { capturedLogger } from '../../../../test/support/captured-logger.ts';
 import { createTestDatabase, waitFor } from '../../../../test/support/infra.ts';
-import { parseModelChain } from '../models/chain-spec.ts';
-import { RoutingError, RoutingErrorCode } from './errors.ts';
 import { type IntentClassifier, type RouteDecision, Router } from './router.ts';
-import type { RoutingStore } from './store.ts';
 
 const capture = () => capturedLogger('routing-test', 'info');
 

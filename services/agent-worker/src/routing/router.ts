@@ -6,11 +6,16 @@ import {
   PgListener,
   type Pool,
 } from '@switchboard/core';
+import {
+  DEFAULT_PROFILE,
+  RegexRunner,
+  ROUTING_CHANGED_CHANNEL,
+  RoutingStore,
+  type StoredRule,
+  validateRule,
+} from '@switchboard/routing';
 import { type CompiledRule, matchesCheaply } from './match.ts';
 import { type AgentProfile, defaultProfile, type ProfileDefaults, resolveProfile } from './profile.ts';
-import { RegexRunner } from './safe-regex.ts';
-import { DEFAULT_PROFILE } from './schema.ts';
-import { ROUTING_CHANGED_CHANNEL, RoutingStore, type StoredRule, validateRule } from './store.ts';
 
 /**
  * Names the intent of a message, choosing among the labels the rules use; undefined when none fits.

@@ -1,18 +1,13 @@
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { type ModelSpec, parseModelChain } from '@switchboard/models';
+import { describeIssues, moduleSkillSchema, skillFormat, yamlSkillSchema } from '@switchboard/skills';
 import { parseDocument } from 'yaml';
-import { type ModelSpec, parseModelChain } from '../models/chain-spec.ts';
-import { describeIssues, moduleSkillSchema, yamlSkillSchema } from './schema.ts';
 import { compileTriggers } from './triggers.ts';
 import { type Skill, SkillErrorCode, SkillLoadError } from './types.ts';
 
 /** Which files in the skills folder are skills; anything else there (README, helpers folder) is ignored. */
-export function skillFormat(file: string): Skill['format'] | undefined {
-  if (file.startsWith('.')) return undefined;
-  if (/\.ya?ml$/i.test(file)) return 'yaml';
-  if (/\.(m?js|m?ts)$/i.test(file) && !/\.d\.m?ts$/i.test(file)) return 'module';
-  return undefined;
-}
+export { skillFormat };
 
 export interface LoadOptions {
   allowModules: boolean;

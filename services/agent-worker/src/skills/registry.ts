@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '@switchboard/core';
-import { RegexRunner } from '../routing/safe-regex.ts';
+import { RegexRunner } from '@switchboard/routing';
 import { type FolderWatch, watchFolder } from './folder-watch.ts';
 import { loadSkillFile, skillFormat } from './load-skill.ts';
 import { type Skill, SkillErrorCode, type SkillFileError, SkillLoadError, type SkillMatch } from './types.ts';

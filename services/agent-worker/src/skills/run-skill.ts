@@ -6,11 +6,11 @@ import {
   type Logger,
   traceFields,
 } from '@switchboard/core';
+import type { ModelSpec } from '@switchboard/models';
 import type { ChainFactory } from '../agent/chains.ts';
 import type { KnowledgeBase } from '../knowledge/knowledge-base.ts';
 import { citedSources, promptContext } from '../knowledge/prompt-context.ts';
 import type { TokenUsage } from '../limits/token-usage.ts';
-import type { ModelSpec } from '../models/chain-spec.ts';
 import type { ChatMessage } from '../models/provider.ts';
 import { runToolLoop, type ToolLoopDeps } from '../tools/loop.ts';
 import type { SkillRegistry } from './registry.ts';

@@ -1,4 +1,4 @@
-import { unsafeConstruct } from '../routing/safe-regex.ts';
+import { unsafeConstruct } from '@switchboard/routing';
 import { SkillErrorCode, SkillLoadError, type TriggerInput } from './types.ts';
 
 export const MAX_TRIGGER_CHARS = 256;

@@ -1,6 +1,6 @@
 import type { BuiltinToolName, ToolCaller } from '@switchboard/core';
+import type { ModelSpec } from '@switchboard/models';
 import type { Passage } from '../knowledge/types.ts';
-import type { ModelSpec } from '../models/chain-spec.ts';
 import type { LocalTool } from '../tools/types.ts';
 
 // The tool loop's contract for in-process tools; skills supply them, the tool loop runs them.

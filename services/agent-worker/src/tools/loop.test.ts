@@ -1,18 +1,18 @@
 import { Writable } from 'node:stream';
 import {
+  createLogger,
   type ToolCaller,
   type ToolInvoker,
   type ToolRequest,
   type ToolResult,
   toolRequestSchema,
 } from '@switchboard/core';
+import { parseModelChain } from '@switchboard/models';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import winston from 'winston';
-import { createLogger } from '../../../../packages/core/src/index.ts';
 import { type FakeLlm, startFakeLlm } from '../../../../test/fakes/llm/server.ts';
 import { waitFor } from '../../../../test/support/infra.ts';
 import { buildModels, type ChainResult, ModelChain } from '../models/chain.ts';
-import { parseModelChain } from '../models/chain-spec.ts';
 import type { ChatMessage, ToolSpec } from '../models/provider.ts';
 import {
   runToolLoop,

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ToolCaller } from '@switchboard/core';
+import { createLogger, createPool, migrate, type Pool } from '@switchboard/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger, createPool, migrate, type Pool } from '../../../../packages/core/src/index.ts';
 import { createTestDatabase } from '../../../../test/support/infra.ts';
 import { ToolCallStore } from './tool-call-store.ts';
 import type { ToolCallRecord } from './types.ts';

@@ -1,13 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { errorMessage, type Logger, newTraceId, traceFields } from '@switchboard/core';
+import type { Workflow, WorkflowStep } from '@switchboard/workflows';
+import { guardRendered, renderTemplate, WorkflowError, WorkflowErrorCode } from '@switchboard/workflows';
 import { type Job, UnrecoverableError } from 'bullmq';
-import { WorkflowError, WorkflowErrorCode } from '../errors.ts';
 import type { SchedulerMetrics } from '../metrics.ts';
 import type { RunRow, RunStore, StepRunRow } from '../store/run-store.ts';
-import { guardRendered } from '../workflow/literals.ts';
 import type { WorkflowRegistry } from '../workflow/registry.ts';
-import type { Workflow, WorkflowStep } from '../workflow/schema.ts';
-import { renderTemplate } from '../workflow/template.ts';
 import { callTool, capOutput, runStep, type StepCall, type StepDeps } from './steps.ts';
 import type { WorkflowJobData } from './workflow-queue.ts';
 

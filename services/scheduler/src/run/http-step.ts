@@ -1,8 +1,8 @@
 import { errorMessage } from '@switchboard/core';
 import { findRefusal } from '@switchboard/egress';
+import type { WorkflowStep } from '@switchboard/workflows';
+import { WorkflowError, WorkflowErrorCode } from '@switchboard/workflows';
 import { type Dispatcher, request } from 'undici';
-import { WorkflowError, WorkflowErrorCode } from '../errors.ts';
-import type { WorkflowStep } from '../workflow/schema.ts';
 import type { StepCall } from './steps.ts';
 
 export interface HttpStepOptions {

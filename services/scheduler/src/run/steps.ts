@@ -5,10 +5,10 @@ import {
   type ToolRequest,
   type ToolResult,
 } from '@switchboard/core';
+import type { WorkflowStep } from '@switchboard/workflows';
+import { WorkflowError, WorkflowErrorCode } from '@switchboard/workflows';
 import type { ModelChain } from '../../../agent-worker/src/models/chain.ts';
 import type { SkillRpcClient } from '../../../agent-worker/src/skills/rpc.ts';
-import { WorkflowError, WorkflowErrorCode } from '../errors.ts';
-import type { WorkflowStep } from '../workflow/schema.ts';
 import { type HttpStepOptions, httpStep } from './http-step.ts';
 
 /** Tool answers that will be the same on every try: the step fails at once. */

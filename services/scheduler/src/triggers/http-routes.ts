@@ -1,11 +1,10 @@
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { type Authenticator, bearerToken, caller, ErrorCodes, SwitchboardError } from '@switchboard/core';
+import { triggerType, WorkflowError, WorkflowErrorCode } from '@switchboard/workflows';
 import { Cron } from 'croner';
 import type { FastifyInstance } from 'fastify';
-import { WorkflowError, WorkflowErrorCode } from '../errors.ts';
 import type { RunRow, RunStore } from '../store/run-store.ts';
 import type { LoadedWorkflow, WorkflowRegistry } from '../workflow/registry.ts';
-import { triggerType } from '../workflow/schema.ts';
 import type { RunRequests } from './run-requests.ts';
 
 export interface WorkflowRoutesOptions {

@@ -8,10 +8,10 @@ import {
   messageLogFields,
   parseInbound,
 } from '@switchboard/core';
+import { compileRulePattern, RegexRunner } from '@switchboard/routing';
+import { messageChannel } from '@switchboard/workflows';
 import type { Channel } from 'amqplib';
-import { compileRulePattern, RegexRunner } from '../../../agent-worker/src/routing/safe-regex.ts';
 import type { LoadedWorkflow, WorkflowRegistry } from '../workflow/registry.ts';
-import { messageChannel } from '../workflow/schema.ts';
 import type { RunRequests } from './run-requests.ts';
 
 /** What the trigger needs to know about a sender; the connectors' pairing store answers it. */

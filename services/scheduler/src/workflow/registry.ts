@@ -1,9 +1,8 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { errorMessage, type Logger } from '@switchboard/core';
-import type { StoredWorkflow } from '../store/workflow-store.ts';
-import { parseWorkflow, type WorkflowLimits } from './parse.ts';
-import type { Workflow } from './schema.ts';
+import type { StoredWorkflow, Workflow } from '@switchboard/workflows';
+import { parseWorkflow, type WorkflowLimits } from '@switchboard/workflows';
 
 const MAX_FILE_BYTES = 256 * 1024;
 

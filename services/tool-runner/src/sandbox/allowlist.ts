@@ -6,8 +6,9 @@ export interface AllowedProgram {
   rules: ProgramRules;
 }
 
-export const MAX_ARGS = 64;
-export const MAX_ARG_CHARS = 4096;
+import { MAX_ARG_CHARS, MAX_ARGS } from '@switchboard/tools';
+
+export { MAX_ARG_CHARS, MAX_ARGS };
 
 const catalogueNames = () => Object.keys(SHELL_CATALOGUE).sort().join(', ');
 

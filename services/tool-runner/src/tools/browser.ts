@@ -1,4 +1,4 @@
-import { type BrowserArgs, browserArgs } from '../args.ts';
+import { type BrowserArgs, browserArgs } from '@switchboard/tools';
 import type { ToolAttachmentStore } from '../attachments.ts';
 import type { Renderer } from '../browser/protocol.ts';
 import type { Tool, ToolOutput, ToolRunContext } from '../tool.ts';

@@ -1,7 +1,7 @@
 import type { Dirent } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type FilesArgs, filesArgs } from '../args.ts';
+import { type FilesArgs, filesArgs } from '@switchboard/tools';
 import {
   budgetMs,
   capText,

@@ -1,7 +1,7 @@
 import { errorMessage } from '@switchboard/core';
 import { findRefusal } from '@switchboard/egress';
+import { type HttpFetchArgs, httpFetchArgs } from '@switchboard/tools';
 import { type Dispatcher, request } from 'undici';
-import { type HttpFetchArgs, httpFetchArgs } from '../args.ts';
 import { budgetMs, refused, type Tool, ToolError, type ToolRunContext, truncationMarker } from '../tool.ts';
 
 export interface HttpFetchOptions {

@@ -1,7 +1,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { type Broker, ENVELOPE_VERSION, type OutboundEnvelope, platformSchema } from '@switchboard/core';
+import { type SendMessageArgs, sendMessageArgs } from '@switchboard/tools';
 import { z } from 'zod';
-import { type SendMessageArgs, sendMessageArgs } from '../args.ts';
 import type { ToolAttachmentStore } from '../attachments.ts';
 import { mimeTypeFor } from '../mime.ts';
 import { refused, type Tool, type ToolAttachment, ToolError, type ToolRunContext } from '../tool.ts';

@@ -1,5 +1,5 @@
 import { isAbsolute, relative, sep } from 'node:path';
-import { type ShellArgs, shellArgs } from '../args.ts';
+import { type ShellArgs, shellArgs } from '@switchboard/tools';
 import type { AllowedProgram } from '../sandbox/allowlist.ts';
 import { checkAndConfine } from '../sandbox/check.ts';
 import { type RunOutcome, SandboxUnavailableError, sandboxCall } from '../sandbox/protocol.ts';

@@ -1,7 +1,7 @@
 import { builtinToolNames, platformSchema } from '@switchboard/core';
+import { compileRulePattern } from '@switchboard/routing';
 import { Cron } from 'croner';
 import { z } from 'zod';
-import { compileRulePattern } from '../../../agent-worker/src/routing/safe-regex.ts';
 import { hasTemplate, literalProblems } from './literals.ts';
 import { templateRefs } from './template.ts';
 

@@ -16,7 +16,7 @@ ${steps}`;
 describe('parseWorkflow', () => {
   it('accepts the seed workflow', () => {
     const text = readFileSync(
-      new URL('../../../../workspace/workflows/daily-report.yaml', import.meta.url),
+      new URL('../../../workspace/workflows/daily-report.yaml', import.meta.url),
       'utf8',
     );
     const r = parseWorkflow(text, limits);

@@ -1,6 +1,6 @@
 import { builtinToolNames, platformSchema } from '@switchboard/core';
+import { parseModelChain } from '@switchboard/models';
 import { z } from 'zod';
-import { parseModelChain } from '../models/chain-spec.ts';
 import { canMatchOn, parseQualifiedId } from './identity.ts';
 import { MAX_PATTERN_CHARS } from './safe-regex.ts';
 

@@ -1,4 +1,4 @@
-import { WorkflowError, WorkflowErrorCode } from '../errors.ts';
+import { WorkflowError, WorkflowErrorCode } from './errors.ts';
 
 /**
  * `{{ steps.report.output.stdout }}`, `{{ trigger.text }}`, `{{ now }}`: a dotted path into what the

@@ -1,6 +1,6 @@
 import type { Pool } from '@switchboard/core';
-import { WorkflowError, WorkflowErrorCode } from '../errors.ts';
-import { parseWorkflow, type WorkflowLimits } from '../workflow/parse.ts';
+import { WorkflowError, WorkflowErrorCode } from './errors.ts';
+import { parseWorkflow, type WorkflowLimits } from './parse.ts';
 
 export interface StoredWorkflow {
   name: string;

@@ -1,5 +1,8 @@
 import { z } from 'zod';
-import { MAX_ARG_CHARS, MAX_ARGS } from './sandbox/allowlist.ts';
+
+/** Most arguments, and longest argument, a shell call may have: the runner and its sandbox check the same. */
+export const MAX_ARGS = 64;
+export const MAX_ARG_CHARS = 4096;
 
 /*
  * Argument schemas of the built-in tools. The runner validates every call with them, and

@@ -1,4 +1,4 @@
-import { WorkflowError, WorkflowErrorCode } from '../errors.ts';
+import { WorkflowError, WorkflowErrorCode } from './errors.ts';
 import type { WorkflowStep } from './schema.ts';
 import { formatPath, type PathPart, parseTemplate } from './template.ts';
 
