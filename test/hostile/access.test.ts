@@ -198,6 +198,34 @@ describe('the admin service', () => {
     }
     expect(await countRows(bed.db, 'admin_sessions')).toBe(before);
   });
+
+  it('makes no session for a wrong, revoked or expired token, even from the console itself', async () => {
+    const before = await countRows(bed.db, 'admin_sessions');
+    for (const token of ['sbt_nope', bed.tokens.revoked, bed.tokens.expired, `${bed.tokens.viewer}x`]) {
+      const res = await rawRequest(bed.url, 'POST', '/admin/login', {
+        headers: { origin: bed.url, 'content-type': 'application/json' },
+        body: JSON.stringify({ token }),
+      });
+      expect(res.status).toBe(401);
+      expect(res.headers['set-cookie']).toBeUndefined();
+    }
+    expect(await countRows(bed.db, 'admin_sessions')).toBe(before);
+  });
+
+  it('ends no session on a logout posted from another site', async () => {
+    const login = await bed.call('POST', '/admin/login', {
+      body: { token: bed.tokens.viewer },
+      headers: { origin: bed.url },
+    });
+    const cookie = login.headers.getSetCookie()[0]!.split(';')[0]!;
+    const before = await countRows(bed.db, 'admin_sessions');
+    const res = await rawRequest(bed.url, 'POST', '/admin/logout', {
+      headers: { cookie, origin: 'https://evil.example' },
+    });
+    expect(res.status).toBe(403);
+    expect(await countRows(bed.db, 'admin_sessions')).toBe(before);
+    expect((await bed.call('GET', '/admin/api/me', { headers: { cookie } })).status).toBe(200);
+  });
 });
 
 describe('the backup service', () => {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { exchangeNames } from '@switchboard/core';
 import amqplib from 'amqplib';
 import pg from 'pg';
 
@@ -49,19 +50,7 @@ export async function deleteBrokerPrefix(
     ...extraQueues,
   ];
   for (const q of queues) await ch.deleteQueue(q).catch(() => {});
-  for (const x of [
-    'inbound',
-    'outbound',
-    'unrouted',
-    'retry',
-    'requeue',
-    'parking',
-    'rpc.requests',
-    'rpc.replies',
-    'rpc.render',
-  ]) {
-    await ch.deleteExchange(`${prefix}.${x}`).catch(() => {});
-  }
+  for (const x of exchangeNames(prefix)) await ch.deleteExchange(x).catch(() => {});
   await ch.close().catch(() => {});
   await conn.close().catch(() => {});
 }

@@ -1,2 +1,3 @@
 export * from './address-policy.ts';
+export * from './config.ts';
 export * from './guarded-agent.ts';

@@ -1,5 +1,5 @@
 import { builtinToolNames, commonConfigShape, loadConfig } from '@switchboard/core';
-import { parseEgressAllowlist } from '@switchboard/egress';
+import { egressConfigShape } from '@switchboard/egress';
 import { parseModelChain } from '@switchboard/models';
 import { z } from 'zod';
 
@@ -55,21 +55,7 @@ export const schedulerConfigSchema = z.object({
   HTTP_STEP_MAX_BYTES: ms(1_024, 16_777_216, 1_048_576),
   /** `http` steps: redirects followed, each one judged by the egress policy again. */
   HTTP_STEP_MAX_REDIRECTS: z.coerce.number().int().min(0).max(10).default(5),
-  /**
-   * Internal destinations `http` steps may reach anyway, in the tool-runner's syntax and with its
-   * meaning (the same policy): public addresses need no entry; cloud metadata addresses never pass.
-   */
-  EGRESS_ALLOWLIST: z
-    .string()
-    .default('')
-    .transform((s, ctx) => {
-      try {
-        return parseEgressAllowlist(s);
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: (err as Error).message });
-        return z.NEVER;
-      }
-    }),
+  ...egressConfigShape,
   /** Largest webhook body accepted. */
   WEBHOOK_BODY_MAX_BYTES: ms(256, 1_048_576, 65_536),
   /** Inbound messages wait at most this long for a scheduler in its queue (none running: dropped). */

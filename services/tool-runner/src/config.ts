@@ -1,5 +1,5 @@
 import { builtinToolNames, commonConfigShape, loadConfig } from '@switchboard/core';
-import { parseEgressAllowlist } from '@switchboard/egress';
+import { egressConfigShape } from '@switchboard/egress';
 import { z } from 'zod';
 import { browserConfigShape } from './browser/config.ts';
 import { shellConfigShape } from './sandbox/config.ts';
@@ -77,23 +77,7 @@ export const toolRunnerConfigShape = {
   SANDBOX_SOCKET: z.string().startsWith('/', 'must be an absolute path').default('/run/sandbox/shell.sock'),
   SHELL_MAX_CONCURRENT: z.coerce.number().int().min(1).max(64).default(4),
 
-  /**
-   * Internal destinations http_fetch and the browser may reach anyway: comma-separated CIDR
-   * ranges, addresses or host names (`*.corp.lan`), each optionally `:port` — e.g.
-   * `10.20.0.0/16,wiki.corp.lan,[fd00::/8]:443`. Public addresses need no entry; cloud metadata
-   * addresses can never be allowed.
-   */
-  EGRESS_ALLOWLIST: z
-    .string()
-    .default('')
-    .transform((s, ctx) => {
-      try {
-        return parseEgressAllowlist(s);
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: (err as Error).message });
-        return z.NEVER;
-      }
-    }),
+  ...egressConfigShape,
   HTTP_FETCH_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(20_000),
   /** Response bytes read; the rest is cut with a marker. */
   HTTP_FETCH_MAX_BYTES: z.coerce.number().int().min(1024).max(16_777_216).default(262_144),

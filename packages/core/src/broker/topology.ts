@@ -112,7 +112,12 @@ export async function declareTopology(ch: Channel, opts: TopologyOptions): Promi
  * publish that vanishes. The exchanges come from the broker's definitions (init-secrets).
  */
 export async function checkExchanges(ch: Channel, prefix: string): Promise<void> {
-  for (const x of [
+  for (const x of exchangeNames(prefix)) await ch.checkExchange(x);
+}
+
+/** Every exchange of the topology under `prefix`: what a service checks, and what a test removes. */
+export function exchangeNames(prefix: string): string[] {
+  return [
     'inbound',
     'outbound',
     'unrouted',
@@ -122,7 +127,5 @@ export async function checkExchanges(ch: Channel, prefix: string): Promise<void>
     'rpc.requests',
     'rpc.replies',
     'rpc.render',
-  ]) {
-    await ch.checkExchange(`${prefix}.${x}`);
-  }
+  ].map((x) => `${prefix}.${x}`);
 }

@@ -1,5 +1,5 @@
 import { commonConfigShape, loadConfig } from '@switchboard/core';
-import { parseEgressAllowlist } from '@switchboard/egress';
+import { egressConfigShape } from '@switchboard/egress';
 import { z } from 'zod';
 
 /** The renderer's settings, read by the tool-runner (BROWSER_RENDER=local) and tool-browser alike. */
@@ -26,18 +26,7 @@ export const toolBrowserConfigShape = {
   HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(9102),
   /** Pages rendered at once (the render queue's prefetch). */
   TOOL_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
-  /** As the tool-runner's (config.ts): internal destinations the browser may reach anyway. */
-  EGRESS_ALLOWLIST: z
-    .string()
-    .default('')
-    .transform((s, ctx) => {
-      try {
-        return parseEgressAllowlist(s);
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: (err as Error).message });
-        return z.NEVER;
-      }
-    }),
+  ...egressConfigShape,
   ...browserConfigShape,
 };
 
