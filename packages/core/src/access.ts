@@ -27,6 +27,8 @@ export interface Principal {
   /** Human name shown beside the id. */
   name: string;
   role?: AdminRole;
+  /** When the credential stops working, where it has an end (a console token). */
+  expiresAt?: Date;
   /** How the credential came: a cookie is what a cross-site page can make a browser send. */
   via: 'bearer' | 'cookie' | 'header';
   subject?: string;

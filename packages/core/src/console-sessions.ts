@@ -100,10 +100,12 @@ export function consoleAuthenticator(tokens: AdminTokenStore, sessions?: Console
     if (given !== undefined) {
       if (!given.startsWith('sbt_')) return null;
       const t = await tokens.verify(given);
-      return { kind: 'console', id: t.id, name: t.name, role: t.role, via: 'bearer' };
+      return { kind: 'console', id: t.id, name: t.name, role: t.role, expiresAt: t.expiresAt, via: 'bearer' };
     }
     if (!sessions) return null;
     const t = await sessions.resolve(sessionCookie(req));
-    return t ? { kind: 'console', id: t.id, name: t.name, role: t.role, via: 'cookie' } : null;
+    return t
+      ? { kind: 'console', id: t.id, name: t.name, role: t.role, expiresAt: t.expiresAt, via: 'cookie' }
+      : null;
   };
 }

@@ -92,7 +92,6 @@ export function registerAuthRoutes(
 
   app.get('/admin/api/me', needs('viewer'), async (req) => {
     const t = actor(req);
-    const token = (await o.tokens.list({ includeInactive: true })).find((x) => x.id === t.id);
-    return { id: t.id, name: t.name, role: t.role, expiresAt: token?.expiresAt ?? null };
+    return { id: t.id, name: t.name, role: t.role, expiresAt: t.expiresAt ?? null };
   });
 }
